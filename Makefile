@@ -1,0 +1,42 @@
+# The two commands of the README. Both create .venv and install on first use.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+# Telemetry off, and room for the temporary Prefect server to start on a loaded machine.
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
+export PREFECT_LOGGING_EXTRA_LOGGERS := dvc
+# Stage commands in dvc.yaml call `vidops` and `dvc` from the virtual environment.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# constraints.txt pins the exact versions tested together (torch 2.14.1 + torchvision 0.29.1,
+	# prefect 3.8.8 with fastapi < 0.151 and SQLAlchemy < 2.1).
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/vidops demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests flows benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/extract.py
+
+clean:
+	rm -rf artifacts reports mlruns demo_data data dvc.lock data.dvc .vidops.lock

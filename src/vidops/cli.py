@@ -1,0 +1,259 @@
+"""`vidops`: one thin command per stage, plus the commands users run by hand.
+
+Commands parse, load their config section, call the stage's ``run_<stage>`` and turn a
+known error into a one-line message and exit code 1. Heavy libraries are imported inside
+the commands, so `vidops ingest` does not pay for torch and MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vidops.config import PathsConfig, load_params
+
+app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
+P = PathsConfig()
+ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
+
+
+def _path(default: str, help: str):
+    return typer.Option(default, help=help)
+
+
+@contextmanager
+def _known_errors() -> Iterator[None]:
+    """Known failures end with a clear message naming the file, not a traceback."""
+    from vidops.config import ConfigError
+    from vidops.labels import LabelError
+    from vidops.video.decode import DecodeError
+
+    known: tuple[type[BaseException], ...] = (ConfigError, LabelError, DecodeError,
+                                              FileNotFoundError, ValueError, RuntimeError)
+    try:
+        yield
+    except known as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(1) from None
+
+
+def _logging() -> None:
+    # Our own messages at INFO; libraries (GX, MLflow, DVC) only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("vidops").setLevel(os.environ.get("VIDOPS_LOG_LEVEL", "INFO"))
+
+
+# Telemetry off and a start-up timeout that survives a loaded machine, unless the user
+# chose otherwise. Set here, at the edge, before any of these libraries is imported.
+_ENV_DEFAULTS = {
+    "DVC_NO_ANALYTICS": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "dvc",
+}
+
+
+@app.callback()
+def main() -> None:
+    for key, value in _ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    _logging()
+
+
+@app.command()
+def synth(out_dir: Annotated[Path, typer.Argument(help="folder to write <class>/<clip>.mp4 into")],
+          per_class: int = typer.Option(30, help="clips per class"),
+          seed: int = typer.Option(0, help="same seed, same clips")) -> None:
+    """Write the embedded demo dataset (real encoded clips, one folder per class)."""
+    from vidops.synthetic import CLASSES, SynthSpec, write_dataset
+
+    files = write_dataset(out_dir, SynthSpec(per_class=per_class, seed=seed))
+    typer.echo(f"wrote {len(files)} clips of classes {', '.join(CLASSES)} to {out_dir}")
+
+
+@app.command("import")
+def import_(source: Annotated[Path, typer.Argument(help="folder per class, or folder with labels.csv")],
+            group_column: str = typer.Option("group", help="labels.csv column that holds the group"),
+            params: ParamsOpt = Path("params.yaml"),
+            no_dvc: bool = typer.Option(False, "--no-dvc", help="copy only; skip `dvc add`")) -> None:
+    """Copy new clips into data/raw/<label>/, skip bytes already there, `dvc add` them."""
+    from vidops.importer import import_clips
+
+    with _known_errors():
+        cfg = load_params(params)
+        result = import_clips(source, Path(cfg.paths.raw), cfg.ingest.extensions, group_column,
+                              dvc_root=None if no_dvc else Path("."))
+    for line in result.ignored + result.conflicts:
+        typer.secho(f"not imported: {line}", err=True, fg="yellow")
+    typer.echo(f"imported {len(result.copied)} new clips, {len(result.duplicates)} already present"
+               + ("; data.dvc updated" if result.dvc_added else ""))
+    if result.conflicts:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ingest(raw: Path = _path(P.raw, "raw clips folder"),
+           manifest: Path = _path(P.manifest, "manifest CSV to write"),
+           params: ParamsOpt = Path("params.yaml")) -> None:
+    """Stage ingest: list clips with ids, groups and splits into the manifest."""
+    from vidops.stages.ingest import run_ingest
+
+    with _known_errors():
+        result = run_ingest(load_params(params).ingest, raw, manifest)
+    typer.echo(f"manifest: {result.clips} clips, splits {result.per_split}, "
+               f"classes {result.per_label}" + (f", {len(result.skipped)} files skipped"
+                                                 if result.skipped else ""))
+
+
+@app.command()
+def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifest)"),
+            manifest: Path = _path(P.manifest, "manifest CSV"),
+            frames: Path = _path(P.frames, "frames folder to write"),
+            params: ParamsOpt = Path("params.yaml")) -> None:
+    """Stage extract: sample frames of every clip into <clip_id>.npy plus index.csv."""
+    from vidops.stages.extract import run_extract
+
+    with _known_errors():
+        result = run_extract(load_params(params).extract, manifest, frames)
+    typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
+               f"{len(result.failed)} failed, {result.removed} stale files removed")
+    for line in result.failed:
+        typer.secho(f"  cannot decode {line}", err=True, fg="yellow")
+
+
+@app.command()
+def validate(manifest: Path = _path(P.manifest, "manifest CSV"),
+             frames: Path = _path(P.frames, "frames folder with index.csv"),
+             report: Path = _path(P.validation, "validation JSON to write"),
+             data_docs: Path = _path(P.data_docs, "Great Expectations Data Docs folder"),
+             params: ParamsOpt = Path("params.yaml")) -> None:
+    """Stage validate: Great Expectations rules; exits 1 when the data must not be trained on."""
+    from vidops.stages.validate import run_validate
+
+    with _known_errors():
+        result = run_validate(load_params(params).validate, manifest, frames, report, data_docs)
+    typer.echo(result.summary(), err=not result.success)
+    typer.echo(f"details: {report}, {data_docs}/index.html")
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(manifest: Path = _path(P.manifest, "manifest CSV"),
+          frames: Path = _path(P.frames, "frames folder"),
+          validation: Path = _path(P.validation, "validation JSON (quarantine)"),
+          model: Path = _path(P.model, "model folder to write"),
+          log: Path = _path(P.train_log, "per-epoch CSV to write"),
+          curves: Path = _path(P.curves, "training-curves PNG to write"),
+          params: ParamsOpt = Path("params.yaml")) -> None:
+    """Stage train: fit the classifier on train, pick the best epoch on val macro F1."""
+    from vidops.stages.train import run_train
+
+    with _known_errors():
+        cfg = load_params(params)
+        result = run_train(cfg.model, cfg.train, cfg.extract, manifest, frames, validation,
+                           model, log, curves)
+    typer.echo(f"trained {cfg.model.arch} on {result.device}: best epoch {result.best_epoch}, "
+               f"val macro F1 {result.best_val_f1:.3f}; MLflow run {result.run_id}")
+
+
+@app.command()
+def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
+             frames: Path = _path(P.frames, "frames folder"),
+             validation: Path = _path(P.validation, "validation JSON (quarantine)"),
+             model: Path = _path(P.model, "model folder"),
+             metrics: Path = _path(P.metrics, "metrics JSON to write"),
+             confusion: Path = _path(P.confusion, "confusion matrix PNG to write"),
+             predictions: Path = _path(P.predictions, "per-clip predictions CSV to write"),
+             params: ParamsOpt = Path("params.yaml")) -> None:
+    """Stage evaluate: test-split figures with scikit-learn, logged to the training run."""
+    from vidops.stages.evaluate import run_evaluate
+
+    with _known_errors():
+        result = run_evaluate(load_params(params).evaluate, manifest, frames, validation, model,
+                              metrics, confusion, predictions)
+    m = result.metrics
+    typer.echo(f"test: accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f}, "
+               f"weighted F1 {m['weighted_f1']:.3f} on {m['n_clips']} clips")
+
+
+@app.command()
+def register(manifest: Path = _path(P.manifest, "manifest CSV"),
+             frames: Path = _path(P.frames, "frames folder with index.csv"),
+             validation: Path = _path(P.validation, "validation JSON (quarantine)"),
+             model: Path = _path(P.model, "model folder"),
+             metrics: Path = _path(P.metrics, "metrics JSON of the candidate"),
+             promotion: Path = _path(P.promotion, "gate decision JSON to write"),
+             params: ParamsOpt = Path("params.yaml")) -> None:
+    """Stage register: new model version; `champion` moves only when the F1 gate passes."""
+    from vidops.stages.register import run_register
+
+    with _known_errors():
+        result = run_register(load_params(params).register, manifest, validation, model, metrics,
+                              promotion, frames)
+    verdict = "PROMOTED to champion" if result.promoted else "not promoted"
+    typer.echo(f"{result.model_name} version {result.version}: {verdict}: {result.reason}")
+
+
+@app.command()
+def run(source: Path | None = typer.Option(None, help="folder of new clips to import first"),
+        force: bool = typer.Option(False, help="re-run every stage even if up to date")) -> None:
+    """Run the Prefect flow `video-pipeline` once."""
+    from vidops.flow import video_pipeline
+
+    with _known_errors():
+        summary = video_pipeline(source=str(source) if source else None, force=force)
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command()
+def schedule(cron: str = typer.Option(..., help='cron expression, e.g. "0 3 * * 1"'),
+             name: str = typer.Option("vidops-scheduled", help="deployment name")) -> None:
+    """Serve the flow with a cron schedule (needs `prefect server start` and PREFECT_API_URL)."""
+    from vidops.flow import serve_scheduled
+
+    serve_scheduled(cron, name)
+
+
+@app.command()
+def predict(videos: Annotated[list[Path], typer.Argument(help="video files to classify")],
+            model_uri: str = typer.Option("models:/vidops-classifier@champion",
+                                          help="MLflow model URI")) -> None:
+    """Print the champion's label and class probabilities for each video."""
+    import mlflow
+
+    from vidops.serving import predict_files
+    from vidops.tracking import tracking_uri
+
+    with _known_errors():
+        mlflow.set_tracking_uri(tracking_uri(Path(".")))
+        out = predict_files(model_uri, videos)
+    for row in out.itertuples():
+        probs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(row.probabilities.items(),
+                                                             key=lambda kv: -kv[1]))
+        typer.echo(f"{row.file}: {row.label} ({row.score:.3f})  [{probs}]")
+
+
+@app.command()
+def demo(per_class: int = typer.Option(30, help="demo clips per class"),
+         source: Path = typer.Option(Path("demo_data"), help="where the demo clips are written")) -> None:
+    """Generate the demo dataset, import it, run the whole pipeline, say where to look."""
+    from vidops.demo import run_demo
+
+    with _known_errors():
+        run_demo(source, per_class)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,187 @@
+"""Typed configuration: one frozen dataclass per stage, built from params.yaml in one place.
+
+Unknown keys and wrong types are errors at load time, naming the file and the key, so a
+typo in params.yaml (``trian.epochs``) fails loudly instead of silently using a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """params.yaml is unreadable, has unknown keys, or has values of the wrong type."""
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    raw: str = "data/raw"  # raw clips, data/raw/<label>/<file>, versioned by data.dvc
+    manifest: str = "artifacts/manifest.csv"  # one row per clip (ingest)
+    frames: str = "artifacts/frames"  # <clip_id>.npy + index.csv (extract)
+    validation: str = "reports/validation.json"  # validation summary + quarantine (validate)
+    data_docs: str = "reports/data_docs"  # Great Expectations Data Docs (validate)
+    model: str = "artifacts/model"  # model.pt, model.json, mlflow_run.json (train)
+    train_log: str = "reports/train_log.csv"  # per-epoch figures (train)
+    curves: str = "reports/training_curves.png"  # loss and F1 per epoch (train)
+    metrics: str = "reports/metrics.json"  # test metrics (evaluate)
+    confusion: str = "reports/confusion_matrix.png"  # confusion matrix picture (evaluate)
+    predictions: str = "reports/predictions.csv"  # per-clip predictions (evaluate)
+    promotion: str = "reports/promotion.json"  # gate decision (register)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    extensions: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # video files
+    val_fraction: float = 0.2  # share of groups hashed into val
+    test_fraction: float = 0.2  # share of groups hashed into test
+    split_salt: str = "vidops"  # salt of the split hash; changing it reshuffles every split
+    group_splits: dict[str, str] = field(default_factory=dict)  # group -> split, beats the hash
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    num_frames: int = 8  # T frames sampled uniformly over the whole clip
+    size: int = 64  # output frames are size x size pixels
+    resize: Literal["crop", "pad"] = "crop"  # crop: short side + centre crop; pad: letterbox
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    min_clips_per_class: int = 2  # in every split, else the data fails
+    min_decodable_fraction: float = 0.9  # below: the data fails; above: bad clips quarantined
+    min_duration_s: float = 0.2  # shorter clips are quarantined
+    max_duration_s: float = 600.0  # longer clips are quarantined
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: Literal["cnn_lstm", "cnn_pool"] = "cnn_lstm"  # architecture of models.build_model
+    width: int = 32  # channels of the first conv block; doubles per block
+    hidden: int = 64  # LSTM hidden size (cnn_lstm)
+    dropout: float = 0.2  # before the classifier head
+    frame_diff: bool = True  # add frame-difference channels to every frame's RGB
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 12  # passes over the training split
+    batch_size: int = 8  # clips per step
+    lr: float = 3e-3  # AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW weight decay
+    seed: int = 0  # seeds torch, numpy and the data order
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
+    num_workers: int = 0  # DataLoader workers; frames are small .npy files
+    experiment: str = "vidops"  # MLflow experiment that holds one run per training
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = 16  # clips per inference batch
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    model_name: str = "vidops-classifier"  # registered model in MLflow
+    min_f1: float = 0.6  # never promote below this macro F1
+    min_delta: float = 0.0  # must beat the re-scored champion's macro F1 by this much
+    max_video_bytes: int = 100 * 1024 * 1024  # serving refuses larger requests
+
+
+@dataclass(frozen=True)
+class Params:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    register: RegisterConfig = field(default_factory=RegisterConfig)
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read params.yaml into typed sections; a missing section takes its defaults."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: not found (run vidops from the project root)") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return build(Params, raw, where=str(path))
+
+
+def build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    values = {name: _coerce(hints[name], value, f"{where}:{name}") for name, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, where)
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise ConfigError(f"{where}: {value!r} is not one of {list(get_args(hint))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = {a for a in get_args(hint) if a is not Ellipsis}
+        return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_t, val_t = get_args(hint)
+        return {
+            _coerce(key_t, k, f"{where}.{k}"): _coerce(val_t, v, f"{where}.{k}")
+            for k, v in value.items()
+        }
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in get_args(hint):
+            return None
+        inner = [a for a in get_args(hint) if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    return _scalar(hint, value, where)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    # bool is a subclass of int in Python: `epochs: true` must not become 1.
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        # Group names such as person ids are often written as bare numbers in YAML.
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    else:
+        raise ConfigError(f"{where}: unsupported config type {hint!r}")
+    raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+
+
+def section_dict(section: Any) -> dict[str, Any]:
+    """A section as a flat dict, for logging params to MLflow and fingerprints."""
+    return dataclasses.asdict(section)

@@ -1,0 +1,80 @@
+"""Typed clip records shared between stages, saved as headered CSV."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One clip of the dataset, one row of artifacts/manifest.csv."""
+
+    clip_id: str  # first 16 hex digits of sha256: identical bytes are one clip
+    path: str  # relative to the project root, e.g. data/raw/slide/slide_000.mp4
+    label: str  # class name (the folder under data/raw)
+    group: str  # clips of one group (person, camera, session) never span two splits
+    split: Split
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """Probe and content stats of one clip, one row of artifacts/frames/index.csv."""
+
+    clip_id: str
+    path: str
+    frames_file: str  # <clip_id>.npy inside the frames folder; empty when decoding failed
+    decoded_frames: int  # counted by decoding; 0 when decoding failed
+    header_frames: int  # what the container claims
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    codec: str
+    mean_intensity: float  # of the sampled frames, in [0, 1]
+    motion_energy: float  # mean absolute difference of consecutive sampled frames, [0, 1]
+    decode_error: str  # empty when the clip decoded
+
+
+def write_records(path: Path, records: list, record_type: type) -> None:
+    """Write dataclass records as CSV with a header; atomically, via a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = [f.name for f in dataclasses.fields(record_type)]
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=names)
+        writer.writeheader()
+        for record in records:
+            writer.writerow(dataclasses.asdict(record))
+    tmp.replace(path)
+
+
+def read_records(path: Path, record_type: type) -> list:
+    """Read CSV written by :func:`write_records`, converting each column to its field type."""
+    fields = {f.name: f.type for f in dataclasses.fields(record_type)}
+    casts = {"int": int, "float": float}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = set(fields) - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        return [
+            record_type(**{k: casts.get(str(t), str)(row[k]) for k, t in fields.items()})
+            for row in reader
+        ]
+
+
+def read_manifest(path: Path) -> list[ClipRecord]:
+    return read_records(path, ClipRecord)
+
+
+def read_frame_index(path: Path) -> list[FrameRecord]:
+    return read_records(path, FrameRecord)

@@ -1,0 +1,42 @@
+"""Where a model came from: code commit, data version and params, as MLflow tags."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import yaml
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, check=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout
+        return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def data_version(root: Path) -> str:
+    """The md5 that data.dvc records for data/raw: the dataset's version."""
+    path = root / "data.dvc"
+    if not path.is_file():
+        return "unversioned"
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", "unknown"))
+
+
+def params_hash(root: Path) -> str:
+    path = root / "params.yaml"
+    if not path.is_file():
+        return "none"
+    canonical = yaml.safe_dump(yaml.safe_load(path.read_text()), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def provenance_tags(root: Path) -> dict[str, str]:
+    return {"git_commit": git_commit(root), "data_version": data_version(root),
+            "params_hash": params_hash(root)}

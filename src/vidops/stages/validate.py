@@ -1,0 +1,211 @@
+"""Stage validate: Great Expectations over the manifest and the frame index; fails closed.
+
+Every rule is a GX expectation whose ``meta`` carries its severity:
+
+- ``error``: the data must not be trained on (leakage, a class too thin in a split, too
+  many undecodable clips); the stage exits non-zero.
+- ``quarantine``: the offending clips are listed in ``reports/validation.json`` with the
+  reason, and train/evaluate leave them out; the files in data/raw are never touched.
+
+Rules run in two passes: per-clip rules first, then the per-class counts on the clips
+that survive quarantine, so that a class emptied by quarantine is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vidops.config import ValidateConfig
+from vidops.manifest import SPLITS, read_frame_index, read_manifest
+
+log = logging.getLogger(__name__)
+
+ERROR, QUARANTINE = "error", "quarantine"
+LABEL_PATTERN = r"^[^/\\\x00-\x1f]{1,64}$"
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str
+    severity: str
+    passed: bool
+    description: str
+    failing: int  # rows that broke the rule
+    examples: list[str]  # up to three offending files or (label, split) cells
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    success: bool
+    clips: int
+    rules: list[RuleResult]
+    quarantine: dict[str, list[str]] = field(default_factory=dict)  # path -> rule names
+
+    @property
+    def errors(self) -> list[RuleResult]:
+        return [r for r in self.rules if not r.passed and r.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[RuleResult]:
+        return [r for r in self.rules if not r.passed and r.severity == QUARANTINE]
+
+    def summary(self) -> str:
+        """A short human summary: which rule, how many clips, three example files."""
+        lines = [f"validation {'passed' if self.success else 'FAILED'} on {self.clips} clips"]
+        for tag, rules in (("ERROR", self.errors), ("quarantined", self.warnings)):
+            for r in rules:
+                lines.append(f"  {tag} {r.rule}: {r.failing} - {r.description}")
+                lines.extend(f"      e.g. {e}" for e in r.examples)
+        return "\n".join(lines)
+
+
+def clip_table(manifest_path: Path, index_path: Path) -> pd.DataFrame:
+    """One row per manifest row, joined with its frame stats and derived leakage columns."""
+    clips = pd.DataFrame([vars(r) for r in read_manifest(manifest_path)])
+    frames = pd.DataFrame([vars(r) for r in read_frame_index(index_path)])
+    frames = frames.drop(columns=["path"]).drop_duplicates("clip_id")
+    table = clips.merge(frames, on="clip_id", how="left", validate="many_to_one")
+    table["decode_error"] = table["decode_error"].fillna("no row in the frame index")
+    table.loc[table["decode_error"] == "", "decode_error"] = None
+    # Stats of a clip that did not decode are unknown, not zero; GX skips nulls.
+    table.loc[table["decode_error"].notna(), "duration_s"] = None
+    table["labels_of_clip"] = table.groupby("clip_id")["label"].transform("nunique")
+    table["splits_of_clip"] = table.groupby("clip_id")["split"].transform("nunique")
+    table["splits_of_group"] = table.groupby("group")["split"].transform("nunique")
+    table["repeat_copy"] = table.duplicated("clip_id", keep="first")
+    return table
+
+
+def class_table(table: pd.DataFrame, quarantined: set[str]) -> pd.DataFrame:
+    """Usable clips per (label, split), zeros included."""
+    usable = table[~table["path"].isin(quarantined) & table["decode_error"].isna()]
+    counts = usable.groupby(["label", "split"]).size()
+    cells = [(lab, s, int(counts.get((lab, s), 0))) for lab in sorted(table["label"].unique())
+             for s in SPLITS]
+    return pd.DataFrame(cells, columns=["label", "split", "clips"])
+
+
+def clip_rules(cfg: ValidateConfig) -> list:
+    import great_expectations as gx
+
+    e = gx.expectations
+
+    def m(rule: str, severity: str, description: str) -> dict:
+        return {"rule": rule, "severity": severity, "description": description}
+
+    return [
+        e.ExpectColumnValuesToMatchRegex(column="label", regex=LABEL_PATTERN, meta=m(
+            "label_name", ERROR, "label is empty, too long, or has a path separator")),
+        e.ExpectColumnValuesToBeBetween(column="labels_of_clip", max_value=1, meta=m(
+            "same_bytes_two_labels", ERROR, "identical bytes carry two different labels")),
+        e.ExpectColumnValuesToBeBetween(column="splits_of_clip", max_value=1, meta=m(
+            "clip_in_two_splits", ERROR, "identical bytes appear in two splits (leakage)")),
+        e.ExpectColumnValuesToBeBetween(column="splits_of_group", max_value=1, meta=m(
+            "group_in_two_splits", ERROR, "one group spans two splits (leakage)")),
+        e.ExpectColumnValuesToBeNull(column="decode_error", mostly=cfg.min_decodable_fraction,
+                                     meta=m("decodable_fraction", ERROR,
+                                            f"fewer than {cfg.min_decodable_fraction:.0%} "
+                                            "of clips decode")),
+        e.ExpectColumnValuesToBeNull(column="decode_error", meta=m(
+            "decodes", QUARANTINE, "clip does not decode")),
+        e.ExpectColumnValuesToBeInSet(column="repeat_copy", value_set=[False], meta=m(
+            "duplicate_copy", QUARANTINE, "same bytes as an earlier file; the copy is left out")),
+        e.ExpectColumnValuesToBeBetween(
+            column="duration_s", min_value=cfg.min_duration_s, max_value=cfg.max_duration_s,
+            meta=m("duration", QUARANTINE,
+                   f"duration outside [{cfg.min_duration_s}, {cfg.max_duration_s}] s")),
+    ]
+
+
+def class_rules(cfg: ValidateConfig) -> list:
+    import great_expectations as gx
+
+    return [gx.expectations.ExpectColumnValuesToBeBetween(
+        column="clips", min_value=cfg.min_clips_per_class,
+        meta={"rule": "min_clips_per_class", "severity": ERROR,
+              "description": f"a class has fewer than {cfg.min_clips_per_class} usable clips "
+                             "in a split"})]
+
+
+def run_validate(cfg: ValidateConfig, manifest_path: Path, frames_dir: Path,
+                 report_path: Path, docs_dir: Path) -> ValidateResult:
+    table = clip_table(manifest_path, frames_dir / "index.csv")
+    checker = _Checker(docs_dir)
+    rules = checker.run("clips", table, clip_rules(cfg), lambda row: row["path"])
+    quarantine: dict[str, list[str]] = {}
+    for rule, rows in checker.failed_rows:
+        if rule.severity == QUARANTINE:
+            for path in table.loc[rows, "path"]:
+                quarantine.setdefault(path, []).append(rule.rule)
+    classes = class_table(table, set(quarantine))
+    rules += checker.run("classes", classes, class_rules(cfg),
+                         lambda row: f"label {row['label']!r} in {row['split']}: {row['clips']} clips")
+    result = ValidateResult(not any(r.severity == ERROR and not r.passed for r in rules),
+                            len(table), rules, dict(sorted(quarantine.items())))
+    _write_report(report_path, result)
+    return result
+
+
+class _Checker:
+    """Runs GX checkpoints in one ephemeral context and renders their Data Docs."""
+
+    def __init__(self, docs_dir: Path) -> None:
+        import great_expectations as gx
+
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = {"globally": False}
+        if docs_dir.exists():
+            shutil.rmtree(docs_dir)  # stale pages of an earlier run would read as current
+        self.context.add_data_docs_site(site_name="vidops", site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(docs_dir.resolve())},
+        })
+        self.source = self.context.data_sources.add_pandas("vidops")
+        self.failed_rows: list[tuple[RuleResult, list[int]]] = []
+
+    def run(self, name: str, df: pd.DataFrame, expectations: list, describe) -> list[RuleResult]:
+        gx = self.gx
+        batch = self.source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        suite = self.context.suites.add(gx.ExpectationSuite(name=f"vidops_{name}"))
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        checkpoint = self.context.checkpoints.add(gx.Checkpoint(
+            name=f"vidops_{name}", validation_definitions=[definition], result_format="COMPLETE",
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["vidops"])]))
+        run = checkpoint.run(batch_parameters={"dataframe": df})
+        out = []
+        for outcome in next(iter(run.run_results.values())).results:
+            meta = outcome.expectation_config.meta
+            rows = list(outcome.result.get("unexpected_index_list") or [])
+            examples = [describe(df.loc[i]) for i in rows[:3]]
+            rule = RuleResult(meta["rule"], meta["severity"], bool(outcome.success),
+                              meta["description"], len(rows), examples)
+            if not outcome.success:
+                self.failed_rows.append((rule, rows))
+            out.append(rule)
+        return out
+
+
+def _write_report(path: Path, result: ValidateResult) -> None:
+    # No timestamps: train depends on this file, and an unchanged verdict must not retrain.
+    report = {
+        "success": result.success,
+        "clips": result.clips,
+        "errors": [r.rule for r in result.errors],
+        "warnings": [r.rule for r in result.warnings],
+        "quarantine": result.quarantine,
+        "rules": [vars(r) for r in result.rules],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")

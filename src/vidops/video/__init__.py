@@ -1,0 +1,1 @@
+"""Decoding, frame sampling and frame transforms, shared by extraction, training and serving."""

@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from vidops.config import ConfigError, ExtractConfig, Params, build, load_params
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_repo_params_load_into_every_section():
+    params = load_params(REPO / "params.yaml")
+    assert isinstance(params, Params)
+    assert params.register.model_name == "vidops-classifier"
+    assert params.model.arch in ("cnn_lstm", "cnn_pool")
+
+
+@pytest.mark.parametrize("section", ["paths", "ingest", "extract", "validate", "model", "train",
+                                     "evaluate", "register"])
+def test_repo_params_have_every_section(section):
+    import yaml
+
+    assert section in yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_unknown_key_is_refused_with_its_name(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  epocs: 3\n")
+    with pytest.raises(ConfigError, match=r"params.yaml:train.*epocs"):
+        load_params(path)
+
+
+def test_unknown_section_is_refused(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("trian:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match="trian"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  epochs: true\n", "expected int"),
+    ("train:\n  epochs: '3'\n", "expected int"),
+    ("train:\n  lr: fast\n", "expected float"),
+    ("model:\n  arch: transformer\n", "not one of"),
+    ("ingest:\n  extensions: .mp4\n", "expected a list"),
+])
+def test_wrong_types_are_refused(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_params(path)
+
+
+def test_int_is_accepted_for_float_and_missing_keys_take_defaults(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  lr: 1\n")
+    params = load_params(path)
+    assert params.train.lr == 1.0 and isinstance(params.train.lr, float)
+    assert params.train.epochs == Params().train.epochs
+
+
+def test_numeric_group_names_become_strings():
+    cfg = build(Params, {"ingest": {"group_splits": {3: "test"}}}, "x")
+    assert cfg.ingest.group_splits == {"3": "test"}
+
+
+def test_configs_are_frozen():
+    with pytest.raises(AttributeError):
+        ExtractConfig().size = 3  # type: ignore[misc]
+
+
+def test_missing_file_names_itself(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: not found"):
+        load_params(tmp_path / "nope.yaml")

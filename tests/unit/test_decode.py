@@ -1,0 +1,82 @@
+"""Exact frame selection, proven on clips that carry their frame number in the pixels."""
+
+import pytest
+from conftest import read_number
+
+from vidops.config import ExtractConfig
+from vidops.video.decode import DecodeError, content_stats, probe, sample_bytes, sample_clip
+
+CODECS = [("MJPG", ".avi"), ("mp4v", ".mp4"), ("mp4v", ".avi")]
+
+
+@pytest.mark.parametrize("fourcc, suffix", CODECS)
+@pytest.mark.parametrize("frames, t", [(50, 8), (37, 16), (5, 8)])
+def test_the_frames_written_are_the_frames_asked_for(numbered_video, fourcc, suffix, frames, t):
+    path = numbered_video(frames, fourcc, suffix)
+    clip = sample_clip(path, ExtractConfig(num_frames=t, size=64, resize="pad"))
+    assert clip.probe.decoded_frames == frames
+    assert clip.frames.shape == (t, 64, 64, 3)
+    assert [read_number(f) for f in clip.frames] == clip.indices
+
+
+def test_numbers_survive_the_codec_round_trip(numbered_video):
+    """Guards the helper itself: otherwise the test above could pass vacuously."""
+    clip = sample_clip(numbered_video(20), ExtractConfig(num_frames=20, size=96, resize="pad"))
+    assert [read_number(f) for f in clip.frames] == list(range(20))
+
+
+def test_probe_counts_by_decoding(numbered_video):
+    info = probe(numbered_video(31))
+    assert info.decoded_frames == 31
+    assert info.fps == pytest.approx(25.0)
+    assert (info.width, info.height) == (96, 96)
+    assert info.duration_s == pytest.approx(31 / 25)
+
+
+def test_zero_byte_file_is_named_with_reason(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(DecodeError, match=r"empty\.mp4: empty file \(0 bytes\)"):
+        sample_clip(path, ExtractConfig())
+
+
+def test_text_file_named_mp4_is_refused(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video\n" * 20)
+    with pytest.raises(DecodeError, match=r"notes\.mp4: not a readable video"):
+        sample_clip(path, ExtractConfig())
+
+
+def test_truncated_clip_is_refused_naming_it(numbered_video, tmp_path):
+    whole = numbered_video(40, "mp4v", ".mp4").read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(whole[: len(whole) // 2])  # the moov atom at the end is gone
+    with pytest.raises(DecodeError, match=r"cut\.mp4"):
+        sample_clip(path, ExtractConfig())
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DecodeError, match="file not found"):
+        sample_clip(tmp_path / "nope.mp4", ExtractConfig())
+
+
+def test_bytes_decode_like_files(numbered_video):
+    path = numbered_video(30)
+    cfg = ExtractConfig(num_frames=4, size=32)
+    assert (sample_bytes(path.read_bytes(), cfg, ".avi").frames == sample_clip(path, cfg).frames).all()
+
+
+def test_garbage_bytes_raise_without_a_server_path():
+    with pytest.raises(DecodeError) as err:
+        sample_bytes(b"\x00garbage" * 100, ExtractConfig())
+    assert err.value.path == "<request>"
+
+
+def test_content_stats_see_black_and_frozen_clips():
+    import numpy as np
+
+    black = np.zeros((6, 8, 8, 3), np.uint8)
+    assert content_stats(black) == (0.0, 0.0)
+    moving = np.stack([np.full((8, 8, 3), 40 * i, np.uint8) for i in range(6)])
+    intensity, motion = content_stats(moving)
+    assert intensity > 0.3 and motion == pytest.approx(40 / 255, abs=1e-4)

@@ -1,0 +1,84 @@
+import csv
+
+import pytest
+
+from vidops.importer import import_clips
+from vidops.labels import LabelError
+
+EXT = (".mp4", ".avi")
+
+
+def _tree(root, files):
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+
+
+def test_folder_per_class_copies_and_skips_identical_bytes(tmp_path):
+    src, raw = tmp_path / "src", tmp_path / "raw"
+    _tree(src, {"walk/a.mp4": b"A", "walk/b.mp4": b"B", "run/c.avi": b"C", "walk/readme.txt": b"x"})
+    first = import_clips(src, raw, EXT)
+    assert sorted(p.relative_to(raw).as_posix() for p in first.copied) == [
+        "run/c.avi", "walk/a.mp4", "walk/b.mp4"]
+    assert any("readme.txt" in line for line in first.ignored)
+    _tree(src, {"walk/a_copy.mp4": b"A", "walk/d.mp4": b"D"})
+    second = import_clips(src, raw, EXT)
+    assert [p.name for p in second.copied] == ["d.mp4"]
+    assert len(second.duplicates) == 4  # a, a_copy, b, c are already there
+    assert (raw / "walk" / "a.mp4").read_bytes() == b"A"
+
+
+def test_same_bytes_with_another_label_is_reported_not_imported(tmp_path):
+    src, raw = tmp_path / "src", tmp_path / "raw"
+    _tree(src, {"walk/a.mp4": b"A"})
+    import_clips(src, raw, EXT)
+    _tree(src, {"run/a.mp4": b"A"})
+    result = import_clips(src, raw, EXT)
+    assert result.copied == []
+    assert "labelled 'run'" in result.conflicts[0]
+
+
+def test_name_clash_with_different_bytes_keeps_both(tmp_path):
+    raw = tmp_path / "raw"
+    _tree(tmp_path / "one", {"walk/a.mp4": b"A"})
+    _tree(tmp_path / "two", {"walk/a.mp4": b"Z"})
+    import_clips(tmp_path / "one", raw, EXT)
+    result = import_clips(tmp_path / "two", raw, EXT)
+    assert result.copied[0].name.startswith("a-") and (raw / "walk" / "a.mp4").read_bytes() == b"A"
+
+
+def test_labels_csv_with_groups_is_recorded_for_ingest(tmp_path):
+    src, raw = tmp_path / "src", tmp_path / "raw"
+    _tree(src, {"clips/1.mp4": b"1", "clips/2.mp4": b"2"})
+    (src / "labels.csv").write_text("file,label,person\nclips/1.mp4,wave,p1\nclips/2.mp4,clap,p2\n")
+    import_clips(src, raw, EXT, group_column="person")
+    assert (raw / "wave" / "1.mp4").is_file() and (raw / "clap" / "2.mp4").is_file()
+    rows = list(csv.DictReader((raw / "labels.csv").open()))
+    assert {(r["file"], r["group"]) for r in rows} == {("wave/1.mp4", "p1"), ("clap/2.mp4", "p2")}
+
+
+@pytest.mark.parametrize("label", ["../escape", "a/b", ".."])
+def test_bad_label_in_labels_csv_fails_before_anything_is_copied(tmp_path, label):
+    src, raw = tmp_path / "src", tmp_path / "raw"
+    _tree(src, {"1.mp4": b"1", "2.mp4": b"2"})
+    (src / "labels.csv").write_text(f"file,label\n1.mp4,ok\n2.mp4,{label}\n")
+    with pytest.raises(LabelError, match=r"labels.csv:3"):
+        import_clips(src, raw, EXT)
+    assert not raw.exists()
+
+
+def test_labels_csv_cannot_reach_outside_the_source(tmp_path):
+    src = tmp_path / "src"
+    _tree(tmp_path, {"secret.mp4": b"s"})
+    src.mkdir()
+    (src / "labels.csv").write_text("file,label\n../secret.mp4,x\n")
+    with pytest.raises(LabelError, match="outside"):
+        import_clips(src, tmp_path / "raw", EXT)
+
+
+def test_labels_csv_naming_a_missing_file_fails(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "labels.csv").write_text("file,label\nghost.mp4,x\n")
+    with pytest.raises(FileNotFoundError, match="labels.csv:2.*ghost.mp4"):
+        import_clips(src, tmp_path / "raw", EXT)

@@ -1,0 +1,25 @@
+import numpy as np
+
+from vidops.video.transforms import fit_square
+
+
+def test_crop_fills_the_square_from_the_centre():
+    frame = np.zeros((48, 96, 3), np.uint8)
+    frame[:, 24:72] = 200  # the centre half is bright
+    out = fit_square(frame, 32, "crop")
+    assert out.shape == (32, 32, 3)
+    assert out.min() == 200  # the dark sides were cropped away
+
+
+def test_pad_keeps_everything_and_letterboxes():
+    frame = np.full((48, 96, 3), 200, np.uint8)
+    out = fit_square(frame, 32, "pad")
+    assert out.shape == (32, 32, 3)
+    assert out[0].max() == 0 and out[-1].max() == 0  # black bars top and bottom
+    assert out[16].min() == 200  # content in the middle
+
+
+def test_both_orientations_give_the_same_shape():
+    for h, w in ((48, 96), (96, 48), (50, 50)):
+        for mode in ("crop", "pad"):
+            assert fit_square(np.zeros((h, w, 3), np.uint8), 20, mode).shape == (20, 20, 3)
