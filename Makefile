@@ -14,7 +14,7 @@ export PREFECT_LOGGING_EXTRA_LOGGERS := dvc
 # Stage commands in dvc.yaml call `vidops` and `dvc` from the virtual environment.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint clean
 
 install: $(STAMP)
 
@@ -35,8 +35,6 @@ test: install
 lint: install
 	$(BIN)/ruff check src tests flows benchmarks
 
-bench: install
-	$(BIN)/python benchmarks/extract.py
 
 clean:
 	rm -rf artifacts reports mlruns demo_data data dvc.lock data.dvc .vidops.lock

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 # Isolate every tool's global state before any of them is imported by a test.
@@ -39,27 +32,7 @@ os.environ.update({
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
-BITS = 8  # frame numbers up to 255 are drawn as 8 blocks
-BLOCK = 12  # pixels per block: survives lossy codecs and resizing to 64 px
-
-
-def draw_number(index: int, size: int = BITS * BLOCK) -> np.ndarray:
-    """A square BGR frame showing ``index`` in binary as a row of black/white blocks."""
-    frame = np.full((size, size, 3), 128, np.uint8)
-    top = size // 2 - BLOCK // 2
-    for bit in range(BITS):
-        value = 255 if index >> bit & 1 else 0
-        frame[top : top + BLOCK, bit * BLOCK : (bit + 1) * BLOCK] = value
-    return frame
-
-
-def read_number(frame: np.ndarray) -> int:
-    """Inverse of :func:`draw_number` on a (possibly resized) square frame, RGB or BGR."""
-    size = frame.shape[0]
-    row = frame[size // 2].mean(axis=1)
-    cell = size / BITS
-    return sum(1 << bit for bit in range(BITS)
-               if row[int((bit + 0.5) * cell)] > 127)
+from support import write_numbered, write_tiny_dataset  # noqa: E402
 
 
 @pytest.fixture
@@ -67,68 +40,11 @@ def numbered_video(tmp_path: Path) -> Callable[..., Path]:
     """Write a clip whose frame i shows the number i; returns its path."""
 
     def make(frames: int, fourcc: str = "MJPG", suffix: str = ".avi", name: str = "numbered") -> Path:
-        path = tmp_path / f"{name}_{fourcc}{suffix}"
-        size = BITS * BLOCK
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, (size, size))
-        assert writer.isOpened(), f"OpenCV cannot write {fourcc}"
-        for i in range(frames):
-            writer.write(draw_number(i))
-        writer.release()
-        return path
+        return write_numbered(tmp_path / f"{name}_{fourcc}{suffix}", frames, fourcc)
 
     return make
-
-
-def write_tiny_dataset(out: Path, per_class: int = 6) -> Path:
-    """Synthetic demo clips, small, with labels.csv groups tr/va/te pinned to splits."""
-    from vidops.synthetic import SynthSpec, write_dataset
-
-    spec = SynthSpec(per_class=per_class, width=64, height=48, min_frames=10, max_frames=14)
-    files = write_dataset(out, spec)
-    groups = ["tr", "tr", "va", "va", "te", "te"]
-    with (out / "labels.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "label", "group"])
-        for path in files:
-            index = int(path.stem.rsplit("_", 1)[1])
-            writer.writerow([path.relative_to(out).as_posix(), path.parent.name,
-                             groups[index % len(groups)]])
-    return out
-
-
-TINY_PARAMS = {
-    "ingest": {"group_splits": {"tr": "train", "va": "val", "te": "test"}},
-    "extract": {"num_frames": 6, "size": 32},
-    "model": {"width": 8, "hidden": 16},
-    "train": {"epochs": 2, "batch_size": 4},
-    "register": {"min_f1": 0.0},
-}
 
 
 @pytest.fixture(scope="session")
 def tiny_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "source")
-
-
-def copy_project(dest: Path, overrides: dict | None = None) -> Path:
-    """A fresh git+DVC project from this repo's tracked files, with tiny-data params."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=REPO, capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, (f.decode() for f in files)):
-        src = REPO / name
-        if src.is_file() and not name.startswith("tests/"):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    for section, values in (overrides if overrides is not None else TINY_PARAMS).items():
-        params[section].update(values)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
-    subprocess.run(["git", "commit", "-qm", "project copy"], cwd=dest, check=True)
-    return dest
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_project(tmp_path / "project")

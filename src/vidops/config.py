@@ -63,7 +63,7 @@ class ValidateConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     arch: Literal["cnn_lstm", "cnn_pool"] = "cnn_lstm"  # architecture of models.build_model
-    width: int = 32  # channels of the first conv block; doubles per block
+    width: int = 16  # channels of the first conv block; doubles per block
     hidden: int = 64  # LSTM hidden size (cnn_lstm)
     dropout: float = 0.2  # before the classifier head
     frame_diff: bool = True  # add frame-difference channels to every frame's RGB
@@ -71,9 +71,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 12  # passes over the training split
+    epochs: int = 30  # passes over the training split
     batch_size: int = 8  # clips per step
-    lr: float = 3e-3  # AdamW learning rate
+    lr: float = 5e-3  # AdamW learning rate
     weight_decay: float = 1e-4  # AdamW weight decay
     seed: int = 0  # seeds torch, numpy and the data order
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU

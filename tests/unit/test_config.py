@@ -69,5 +69,5 @@ def test_configs_are_frozen():
 
 
 def test_missing_file_names_itself(tmp_path):
-    with pytest.raises(ConfigError, match="nope.yaml: not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: not found"):
         load_params(tmp_path / "nope.yaml")

@@ -1,8 +1,8 @@
 """Exact frame selection, proven on clips that carry their frame number in the pixels."""
 
 import pytest
-from conftest import read_number
 
+from support import read_number
 from vidops.config import ExtractConfig
 from vidops.video.decode import DecodeError, content_stats, probe, sample_bytes, sample_clip
 

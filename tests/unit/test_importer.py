@@ -80,5 +80,5 @@ def test_labels_csv_naming_a_missing_file_fails(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "labels.csv").write_text("file,label\nghost.mp4,x\n")
-    with pytest.raises(FileNotFoundError, match="labels.csv:2.*ghost.mp4"):
+    with pytest.raises(FileNotFoundError, match=r"labels\.csv:2.*ghost\.mp4"):
         import_clips(src, tmp_path / "raw", EXT)

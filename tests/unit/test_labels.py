@@ -6,7 +6,7 @@ from vidops.labels import LabelError, check_label, clip_id, sha256_file
 @pytest.mark.parametrize("bad", ["", "  ", "..", "a/../b", "a/b", "a\\b", "tab\there", "x" * 65,
                                  "bell\x07", 'quo"te', "com,ma"])
 def test_unsafe_labels_are_refused_naming_the_source(bad):
-    with pytest.raises(LabelError, match="labels.csv:7"):
+    with pytest.raises(LabelError, match=r"labels\.csv:7"):
         check_label(bad, "labels.csv:7")
 
 

@@ -13,7 +13,7 @@ def test_uniform_indices_are_sorted_and_in_range():
             idx = uniform_indices(n, t)
             assert len(idx) == t
             assert idx == sorted(idx)
-            assert 0 <= idx[0] and idx[-1] <= n - 1
+            assert idx[0] >= 0 and idx[-1] <= n - 1
 
 
 def test_short_clip_repeats_frames_instead_of_padding():

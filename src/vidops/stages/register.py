@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,7 +82,10 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str) -> str:
     from vidops.serving import VIDEO_COLUMN, VideoClassifier
 
     signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, VIDEO_COLUMN)]))
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # The explicit signature above replaces type-hint inference and an input example.
+        warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=VideoClassifier(cfg.max_video_bytes),

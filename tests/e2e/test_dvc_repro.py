@@ -1,0 +1,66 @@
+"""The real `dvc repro` of all six stages in a fresh copy of the project."""
+
+import json
+import subprocess
+
+import pytest
+
+from support import TINY_PARAMS, copy_project
+
+pytestmark = pytest.mark.slow
+
+
+def sh(*cmd, cwd, check=True):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
+    params = {**TINY_PARAMS, "validate": {"min_decodable_fraction": 0.8}}
+    project = copy_project(tmp_path / "project", params)
+    sh("vidops", "import", str(tiny_source), cwd=project)
+    assert (project / "data.dvc").is_file() and not (project / "data" / "raw.dvc").exists()
+
+    raw = project / "data" / "raw"
+    (raw / "spin" / "zero.mp4").write_bytes(b"")
+    (raw / "spin" / "text.mp4").write_text("definitely not a video\n" * 40)
+    whole = (raw / "slide" / "slide_000.mp4").read_bytes()
+    (raw / "slide" / "truncated.mp4").write_bytes(whole[: len(whole) // 3])
+    sh("dvc", "add", "data/raw", cwd=project)  # updates the root data.dvc in place
+
+    repro = sh("dvc", "repro", cwd=project)
+    out = repro.stdout + repro.stderr
+    for stage in ("ingest", "extract", "validate", "train", "evaluate", "register"):
+        assert f"Running stage '{stage}'" in out
+    for name in ("zero.mp4", "text.mp4", "truncated.mp4"):
+        assert name in out  # named on the console, not dropped silently
+    quarantine = json.loads((project / "reports" / "validation.json").read_text())["quarantine"]
+    assert {p.rsplit("/", 1)[1] for p in quarantine} == {"zero.mp4", "text.mp4", "truncated.mp4"}
+
+    again = sh("dvc", "repro", cwd=project)
+    assert "Running stage" not in again.stdout + again.stderr
+    assert "up to date" in sh("dvc", "status", cwd=project).stdout
+
+    metrics = json.loads(sh("dvc", "metrics", "show", "--json", cwd=project).stdout)
+    figures = next(iter(metrics.values()))["data"]["reports/metrics.json"]["data"]
+    assert 0.0 <= figures["macro_f1"] <= 1.0 and figures["n_clips"] == 8
+
+    promotion = json.loads((project / "reports" / "promotion.json").read_text())
+    assert promotion["promoted"] and promotion["version"] == "1"
+    predicted = sh("vidops", "predict", "data/raw/spin/spin_000.mp4", cwd=project).stdout
+    assert predicted.startswith("data/raw/spin/spin_000.mp4: ")
+    assert any(c in predicted for c in ("pulse", "slide", "spin", "still"))
+
+
+def test_validation_failure_stops_dvc_repro_with_the_reason(tmp_path, tiny_source):
+    project = copy_project(tmp_path / "project")
+    sh("vidops", "import", str(tiny_source), cwd=project)
+    for clip in (project / "data" / "raw" / "still").glob("still_00[45].mp4"):
+        clip.unlink()  # no `still` clip left in test
+    sh("dvc", "add", "data/raw", cwd=project)
+    failed = sh("dvc", "repro", cwd=project, check=False)
+    assert failed.returncode != 0
+    assert "min_clips_per_class" in failed.stderr and "label 'still' in test: 0 clips" in failed.stderr
+    assert not (project / "artifacts" / "model").exists()

@@ -1,0 +1,156 @@
+"""ingest -> extract -> validate on real tiny clips, including the bad inputs."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from support import write_tiny_dataset
+from vidops.config import ExtractConfig, IngestConfig, ValidateConfig
+from vidops.importer import import_clips
+from vidops.manifest import read_frame_index, read_manifest, write_records
+from vidops.stages.extract import run_extract
+from vidops.stages.ingest import IngestError, run_ingest
+from vidops.stages.validate import run_validate
+
+PINNED = IngestConfig(group_splits={"tr": "train", "va": "val", "te": "test"})
+FRAMES = ExtractConfig(num_frames=6, size=32)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("data") / "source")
+
+
+@pytest.fixture
+def raw(tmp_path, source):
+    raw = tmp_path / "data" / "raw"
+    import_clips(source, raw, PINNED.extensions)
+    return raw
+
+
+def _pipeline(tmp_path, raw, validate=ValidateConfig()):
+    manifest, frames = tmp_path / "manifest.csv", tmp_path / "frames"
+    ingest = run_ingest(PINNED, raw, manifest)
+    extract = run_extract(FRAMES, manifest, frames, progress=False)
+    report = tmp_path / "validation.json"
+    result = run_validate(validate, manifest, frames, report, tmp_path / "docs")
+    return ingest, extract, result, json.loads(report.read_text())
+
+
+def test_clean_data_passes_without_warnings(tmp_path, raw):
+    ingest, extract, result, report = _pipeline(tmp_path, raw)
+    assert ingest.clips == 24 and ingest.per_split == {"train": 8, "val": 8, "test": 8}
+    assert extract.decoded == 24 and extract.failed == []
+    assert result.success and result.warnings == [] and report["quarantine"] == {}
+    assert (tmp_path / "docs" / "index.html").is_file()  # Great Expectations Data Docs
+
+
+def test_manifest_ids_groups_and_splits(tmp_path, raw):
+    run_ingest(PINNED, raw, tmp_path / "m.csv")
+    rows = read_manifest(tmp_path / "m.csv")
+    assert all(r.clip_id == r.sha256[:16] for r in rows)
+    assert {r.group: r.split for r in rows} == {"tr": "train", "va": "val", "te": "test"}
+
+
+def test_bad_clips_are_named_quarantined_and_kept(tmp_path, raw):
+    (raw / "spin" / "zero.mp4").write_bytes(b"")
+    (raw / "spin" / "text.mp4").write_text("not a video at all\n" * 50)
+    whole = (raw / "slide" / "slide_000.mp4").read_bytes()
+    (raw / "slide" / "truncated.mp4").write_bytes(whole[: len(whole) // 3])
+    before = sorted(p.name for p in raw.rglob("*"))
+    _, extract, result, report = _pipeline(tmp_path, raw, ValidateConfig(min_decodable_fraction=0.8))
+    failed = "\n".join(extract.failed)
+    for name in ("zero.mp4", "text.mp4", "truncated.mp4"):
+        assert name in failed
+        assert any(path.endswith(name) for path in report["quarantine"])
+    assert "empty file (0 bytes)" in failed
+    index = {Path(r.path).name: r for r in read_frame_index(tmp_path / "frames" / "index.csv")}
+    assert index["text.mp4"].decode_error and index["text.mp4"].frames_file == ""
+    assert result.success  # 3 bad of 27: quarantined, not fatal
+    assert "decodes" in report["warnings"]
+    assert sorted(p.name for p in raw.rglob("*")) == before  # nothing in data/raw touched
+
+
+def test_too_many_undecodable_clips_fail_the_data(tmp_path, raw):
+    for i in range(5):
+        (raw / "still" / f"junk{i}.mp4").write_bytes(b"junk" * i)
+    _, _, result, report = _pipeline(tmp_path, raw)
+    assert not result.success and "decodable_fraction" in report["errors"]
+    assert "junk" in result.summary()
+
+
+def test_group_spanning_two_splits_is_leakage(tmp_path, raw):
+    manifest, frames = tmp_path / "manifest.csv", tmp_path / "frames"
+    run_ingest(PINNED, raw, manifest)
+    run_extract(FRAMES, manifest, frames, progress=False)
+    rows = read_manifest(manifest)
+    rows[0] = type(rows[0])(**{**vars(rows[0]), "split": "test" if rows[0].split != "test" else "val"})
+    write_records(manifest, rows, type(rows[0]))
+    result = run_validate(ValidateConfig(), manifest, frames, tmp_path / "v.json", tmp_path / "d")
+    assert not result.success
+    rule = next(r for r in result.errors if r.rule == "group_in_two_splits")
+    assert rule.examples[0] == rows[0].path
+    assert rule.failing == sum(r.group == rows[0].group for r in rows)
+
+
+def test_same_bytes_under_two_labels_fails(tmp_path, raw):
+    shutil.copy(raw / "spin" / "spin_000.mp4", raw / "pulse" / "looks_like_pulse.mp4")
+    _, _, result, report = _pipeline(tmp_path, raw)
+    assert not result.success and "same_bytes_two_labels" in report["errors"]
+
+
+def test_class_thin_in_a_split_fails(tmp_path, raw):
+    for p in (raw / "pulse").glob("pulse_00[45].mp4"):  # both pulse test clips
+        p.unlink()
+    _, _, result, _ = _pipeline(tmp_path, raw)
+    rule = next(r for r in result.errors if r.rule == "min_clips_per_class")
+    assert rule.examples == ["label 'pulse' in test: 0 clips"]
+
+
+def test_extraction_is_incremental(tmp_path, raw, source):
+    manifest, frames = tmp_path / "manifest.csv", tmp_path / "frames"
+    run_ingest(PINNED, raw, manifest)
+    assert run_extract(FRAMES, manifest, frames, progress=False).decoded == 24
+    again = run_extract(FRAMES, manifest, frames, progress=False)
+    assert (again.decoded, again.reused) == (0, 24)
+    shutil.copy(source / "slide" / "slide_000.mp4", raw / "slide" / "copy.mp4")  # same bytes
+    (raw / "spin" / "new.mp4").write_bytes((source / "spin" / "spin_001.mp4").read_bytes() + b"\0")
+    run_ingest(PINNED, raw, manifest)
+    added = run_extract(FRAMES, manifest, frames, progress=False)
+    assert (added.decoded, added.reused) == (1, 24)
+    (raw / "spin" / "new.mp4").unlink()
+    run_ingest(PINNED, raw, manifest)
+    removed = run_extract(FRAMES, manifest, frames, progress=False)
+    assert removed.removed == 1 and len(list(frames.glob("*.npy"))) == 24
+    changed = run_extract(ExtractConfig(num_frames=4, size=32), manifest, frames, progress=False)
+    assert changed.decoded == 24  # a frame parameter changed: everything again
+
+
+def test_no_half_written_frames_after_a_kill(tmp_path, raw):
+    manifest, frames = tmp_path / "manifest.csv", tmp_path / "frames"
+    run_ingest(PINNED, raw, manifest)
+    run_extract(FRAMES, manifest, frames, progress=False)
+    victim = next(frames.glob("*.npy"))
+    victim.rename(victim.with_name(victim.name + ".tmp"))  # as left by a kill before rename
+    result = run_extract(FRAMES, manifest, frames, progress=False)
+    assert result.decoded == 1 and not list(frames.glob("*.tmp"))
+
+
+def test_ingest_skips_non_video_files_loudly(tmp_path, raw):
+    (raw / "spin" / "notes.txt").write_text("x")
+    result = run_ingest(PINNED, raw, tmp_path / "m.csv")
+    assert any("notes.txt" in s for s in result.skipped)
+
+
+def test_ingest_refuses_unsafe_label_folder(tmp_path, raw):
+    (raw / "bad\\label").mkdir()
+    shutil.copy(raw / "spin" / "spin_000.mp4", raw / "bad\\label" / "x.mp4")
+    with pytest.raises(ValueError, match="path separator"):
+        run_ingest(PINNED, raw, tmp_path / "m.csv")
+
+
+def test_ingest_on_missing_raw_says_what_to_do(tmp_path):
+    with pytest.raises(IngestError, match="vidops import"):
+        run_ingest(PINNED, tmp_path / "nothing", tmp_path / "m.csv")

@@ -1,0 +1,114 @@
+"""train -> evaluate -> register against a real MLflow SQLite store."""
+
+import json
+
+import pytest
+
+from support import write_tiny_dataset
+from vidops.config import (
+    EvaluateConfig,
+    ExtractConfig,
+    IngestConfig,
+    ModelConfig,
+    RegisterConfig,
+    TrainConfig,
+    ValidateConfig,
+)
+from vidops.importer import import_clips
+from vidops.model_artifact import load_model_dir
+from vidops.stages.evaluate import run_evaluate
+from vidops.stages.extract import run_extract
+from vidops.stages.ingest import run_ingest
+from vidops.stages.register import run_register
+from vidops.stages.train import TrainError, run_train
+from vidops.stages.validate import run_validate
+
+FRAMES = ExtractConfig(num_frames=6, size=32)
+MODEL = ModelConfig(width=4, hidden=8)
+TRAIN = TrainConfig(epochs=2, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A project folder with manifest, frames and a passing validation report."""
+    root = tmp_path_factory.mktemp("proj")
+    source = write_tiny_dataset(root / "source")
+    import_clips(source, root / "raw", (".mp4",))
+    ingest = IngestConfig(group_splits={"tr": "train", "va": "val", "te": "test"})
+    run_ingest(ingest, root / "raw", root / "manifest.csv")
+    run_extract(FRAMES, root / "manifest.csv", root / "frames", progress=False)
+    run_validate(ValidateConfig(), root / "manifest.csv", root / "frames", root / "validation.json",
+                 root / "docs")
+    return root
+
+
+def _train(root, out, **kw):
+    return run_train(MODEL, TrainConfig(**{**vars(TRAIN), **kw}), FRAMES, root / "manifest.csv",
+                     root / "frames", root / "validation.json", out / "model", out / "log.csv",
+                     out / "curves.png", root=root, progress=False)
+
+
+def _evaluate(root, out):
+    return run_evaluate(EvaluateConfig(), root / "manifest.csv", root / "frames",
+                        root / "validation.json", out / "model", out / "metrics.json",
+                        out / "cm.png", out / "pred.csv", root=root)
+
+
+def _register(root, out, **kw):
+    return run_register(RegisterConfig(**kw), root / "manifest.csv", root / "validation.json",
+                        out / "model", out / "metrics.json", out / "promotion.json",
+                        root / "frames", root=root)
+
+
+def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    first = tmp_path / "first"
+    trained = _train(prepared, first)
+    assert len(trained.history) == 2 and trained.classes == ["pulse", "slide", "spin", "still"]
+    assert (first / "model" / "model.pt").is_file() and (first / "curves.png").stat().st_size > 0
+    loaded = load_model_dir(first / "model")
+    assert loaded.frames == FRAMES and loaded.classes == trained.classes
+
+    metrics = _evaluate(prepared, first).metrics
+    for key in ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "weighted_recall"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert set(metrics["per_class"]) == set(trained.classes) and metrics["n_clips"] == 8
+    assert (first / "cm.png").stat().st_size > 0
+
+    promoted = _register(prepared, first, min_f1=0.0)
+    assert promoted.promoted and promoted.champion_version is None
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("vidops-classifier", "champion")
+    assert str(champion.version) == promoted.version
+    assert champion.tags["gate"] == "promoted" and champion.tags["data_version"]
+
+    # A second model under the bar: registered as challenger, champion untouched.
+    second = tmp_path / "second"
+    _train(prepared, second, seed=1)
+    _evaluate(prepared, second)
+    refused = _register(prepared, second, min_f1=1.01)
+    assert not refused.promoted and "below min_f1" in refused.reason
+    assert refused.champion_version == promoted.version
+    assert refused.champion_f1 is not None  # the champion was re-scored on today's test split
+    alias = client.get_model_version_by_alias
+    assert str(alias("vidops-classifier", "champion").version) == promoted.version
+    assert str(alias("vidops-classifier", "challenger").version) == refused.version
+    decision = json.loads((second / "promotion.json").read_text())
+    assert decision["promoted"] is False and decision["version"] == refused.version
+
+
+def test_training_reproducible_on_cpu(prepared, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    a = _train(prepared, tmp_path / "a")
+    b = _train(prepared, tmp_path / "b")
+    assert [s.train_loss for s in a.history] == [s.train_loss for s in b.history]
+
+
+def test_training_refuses_failed_validation(prepared, tmp_path):
+    bad = tmp_path / "validation.json"
+    bad.write_text(json.dumps({"success": False, "errors": ["group_in_two_splits"]}))
+    with pytest.raises(TrainError, match="group_in_two_splits"):
+        run_train(MODEL, TRAIN, FRAMES, prepared / "manifest.csv", prepared / "frames", bad,
+                  tmp_path / "m", tmp_path / "l.csv", tmp_path / "c.png", progress=False)
