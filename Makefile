@@ -10,7 +10,6 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
-export PREFECT_LOGGING_EXTRA_LOGGERS := dvc
 # Stage commands in dvc.yaml call `vidops` and `dvc` from the virtual environment.
 export PATH := $(BIN):$(PATH)
 

@@ -24,7 +24,6 @@ os.environ.update({
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(_STATE / "prefect-results"),
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "dvc",
     "GIT_AUTHOR_NAME": "vidops tests", "GIT_AUTHOR_EMAIL": "tests@vidops.invalid",
     "GIT_COMMITTER_NAME": "vidops tests", "GIT_COMMITTER_EMAIL": "tests@vidops.invalid",
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

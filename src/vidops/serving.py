@@ -20,20 +20,25 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from vidops.video.decode import DecodeError, sample_bytes
 
 VIDEO_COLUMN = "video"
+DEFAULT_MAX_VIDEO_BYTES = 100 * 1024 * 1024
 
 
 class VideoClassifier(mlflow.pyfunc.PythonModel):
-    """pyfunc over ``artifacts/model``; input: a DataFrame with a ``video`` column of bytes."""
+    """pyfunc over ``artifacts/model``; input: a DataFrame with a ``video`` column of bytes.
 
-    def __init__(self, max_video_bytes: int = 100 * 1024 * 1024) -> None:
-        self.max_video_bytes = max_video_bytes
+    ``model_config`` (set when logging) may hold ``max_video_bytes``, the request size limit.
+    """
+
+    max_video_bytes = DEFAULT_MAX_VIDEO_BYTES
 
     def load_context(self, context) -> None:
         from vidops.model_artifact import load_model_dir
 
+        config = getattr(context, "model_config", None) or {}
+        self.max_video_bytes = int(config.get("max_video_bytes", DEFAULT_MAX_VIDEO_BYTES))
         self.loaded = load_model_dir(Path(context.artifacts["model_dir"]), "cpu")
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         videos = [self._as_bytes(v, i) for i, v in enumerate(_column(model_input))]
         clips = []
         for i, data in enumerate(videos):

@@ -1,7 +1,14 @@
 """The real `dvc repro` of all six stages in a fresh copy of the project."""
 
+import base64
 import json
+import os
+import signal
+import socket
 import subprocess
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -52,6 +59,58 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     predicted = sh("vidops", "predict", "data/raw/spin/spin_000.mp4", cwd=project).stdout
     assert predicted.startswith("data/raw/spin/spin_000.mp4: ")
     assert any(c in predicted for c in ("pulse", "slide", "spin", "still"))
+    _serve_champion(project)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(port: int, video: bytes) -> tuple[int, dict]:
+    body = {"dataframe_split": {"columns": ["video"], "data": [[base64.b64encode(video).decode()]]}}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _serve_champion(project):
+    """The README's recipe: `mlflow models serve` on the champion, a real clip and garbage."""
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlruns/mlflow.db"}
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", "models:/vidops-classifier@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True)  # its own process group: we stop the workers with it
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "mlflow models serve did not answer /ping"
+                time.sleep(0.5)
+        status, answer = _post(port, (project / "data/raw/pulse/pulse_000.mp4").read_bytes())
+        assert status == 200
+        prediction = answer["predictions"][0]
+        assert prediction["label"] in ("pulse", "slide", "spin", "still")
+        assert set(prediction["probabilities"]) == {"pulse", "slide", "spin", "still"}
+        status, answer = _post(port, b"this is not a video")
+        assert status == 400 and "not a readable video" in answer["message"]
+        status, _ = _post(port, (project / "data/raw/still/still_000.mp4").read_bytes())
+        assert status == 200  # still serving after the bad request
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def test_validation_failure_stops_dvc_repro_with_the_reason(tmp_path, tiny_source):

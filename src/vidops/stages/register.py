@@ -79,19 +79,22 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str) -> str:
     from mlflow.types import ColSpec, DataType, Schema
 
     import vidops
-    from vidops.serving import VIDEO_COLUMN, VideoClassifier
 
-    signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, VIDEO_COLUMN)]))
+    package = Path(vidops.__file__).parent
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-        # The explicit signature above replaces type-hint inference and an input example.
-        warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
+        # The explicit signature below stands in for an input example (a video is no table).
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+        from vidops.serving import VIDEO_COLUMN
+
+        signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, VIDEO_COLUMN)]))
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=VideoClassifier(cfg.max_video_bytes),
+            # Models from code: the registry stores this file, not a pickled object.
+            python_model=str(package / "serving_model.py"),
+            model_config={"max_video_bytes": cfg.max_video_bytes},
             artifacts={"model_dir": str(model_dir)},
             # The package travels with the model, so a serving box needs no vidops install.
-            code_paths=[str(Path(vidops.__file__).parent)],
+            code_paths=[str(package)],
             pip_requirements=PIP_REQUIREMENTS,
             signature=signature,
             registered_model_name=cfg.model_name,
