@@ -218,11 +218,13 @@ def run(source: Path | None = typer.Option(None, help="folder of new clips to im
 
 @app.command()
 def schedule(cron: str = typer.Option(..., help='cron expression, e.g. "0 3 * * 1"'),
-             name: str = typer.Option("vidops-scheduled", help="deployment name")) -> None:
+             name: str = typer.Option("vidops-scheduled", help="deployment name"),
+             source: Path | None = typer.Option(None, help="landing folder every run imports from")
+             ) -> None:
     """Serve the flow with a cron schedule (needs `prefect server start` and PREFECT_API_URL)."""
     from vidops.flow import serve_scheduled
 
-    serve_scheduled(cron, name)
+    serve_scheduled(cron, name, source=str(source) if source else None)
 
 
 @app.command()

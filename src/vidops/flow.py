@@ -122,7 +122,7 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
     """Import clips from ``source`` (if given), then reproduce the six DVC stages in order."""
     logger = get_run_logger()
     root = str(Path(root).resolve())
-    summary: dict[str, Any] = {"root": root, "imported": None, "stages": {}}
+    summary: dict[str, Any] = {"root": root, "imported": None, "stages": {}, "seconds": {}}
     with repo_lock(Path(root)):
         if source:
             summary["imported"] = import_task(source, root, group_column)
@@ -130,9 +130,18 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
             runner = extract_task if stage == "extract" else stage_task
             outcome = runner(stage, root, force)
             summary["stages"][stage] = outcome["status"]
+            summary["seconds"][stage] = outcome["seconds"]
     summary.update(_reports(Path(root)))
-    if all(s == "up to date" for s in summary["stages"].values()):
+    ran = [s for s, status in summary["stages"].items() if status == "ran"]
+    if ran:
+        logger.info("ran %s; up to date: %s", ", ".join(ran),
+                    ", ".join(s for s in STAGES if s not in ran) or "none")
+    else:
         logger.info("nothing changed: every stage is up to date, no retraining")
+    if "promotion" in summary and "train" in ran:
+        p = summary["promotion"]
+        logger.info("model version %s: %s (%s)", p["version"],
+                    "promoted to champion" if p["promoted"] else "not promoted", p["reason"])
     return summary
 
 
@@ -150,9 +159,17 @@ def _reports(root: Path) -> dict[str, Any]:
     return out
 
 
-def serve_scheduled(cron: str, name: str = "vidops-scheduled", root: str = ".") -> None:
-    """Serve the flow with a cron schedule; blocks until stopped (SIGTERM)."""
+def serve_scheduled(cron: str, name: str = "vidops-scheduled", root: str = ".",
+                    source: str | None = None) -> None:
+    """Serve the flow with a cron schedule; blocks until stopped (SIGTERM).
+
+    ``source`` is the landing folder each scheduled run imports from. ``limit=1``: a run
+    triggered by hand while a scheduled one is going waits for it instead of colliding.
+    """
     if not os.environ.get("PREFECT_API_URL"):
         raise SystemExit("schedules need a real Prefect server: run `prefect server start` and "
                          "export PREFECT_API_URL=http://127.0.0.1:4200/api")
-    video_pipeline.serve(name=name, cron=cron, parameters={"root": str(Path(root).resolve())})
+    parameters: dict[str, Any] = {"root": str(Path(root).resolve())}
+    if source:
+        parameters["source"] = str(Path(source).resolve())
+    video_pipeline.serve(name=name, cron=cron, parameters=parameters, limit=1)

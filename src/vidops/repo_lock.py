@@ -39,6 +39,10 @@ def repo_lock(root: Path) -> Iterator[None]:
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         handle.flush()
-        yield
+        try:
+            yield
+        finally:
+            handle.truncate(0)  # the holder line is there only while the lock is held
+            handle.flush()
     finally:
         handle.close()  # closing releases the lock

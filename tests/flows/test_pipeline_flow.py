@@ -1,6 +1,10 @@
 """The Prefect flow against a temporary Prefect server, running the real DVC stages."""
 
+import json
+import os
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -20,7 +24,21 @@ def _logs(flow_run_id) -> list[str]:
     return [log.message for log in logs]
 
 
-def test_flow_imports_and_reproduces_each_stage(tmp_path, tiny_source):
+def _new_clip(landing, seed: int):
+    """One more demo clip with bytes no earlier clip has."""
+    import numpy as np
+
+    from vidops.synthetic import SynthSpec, render_clip, write_clip
+
+    spec = SynthSpec(width=64, height=48, min_frames=10, max_frames=14)
+    (landing / "spin").mkdir(parents=True, exist_ok=True)
+    write_clip(landing / "spin" / f"new_{seed}.mp4",
+               render_clip("spin", np.random.default_rng([99, seed]), spec), spec.fps)
+
+
+def test_flow_runs_skips_retrains_on_new_data_and_refuses_a_concurrent_run(tmp_path, tiny_source):
+    from prefect.settings import PREFECT_API_URL
+
     from vidops.flow import STAGES, video_pipeline
 
     project = copy_project(tmp_path / "project")
@@ -29,18 +47,43 @@ def test_flow_imports_and_reproduces_each_stage(tmp_path, tiny_source):
     summary = state.result()
     assert summary["imported"]["copied"] == 24
     assert summary["stages"] == dict.fromkeys(STAGES, "ran")
-    assert summary["promotion"]["promoted"]
+    assert summary["promotion"]["promoted"] and set(summary["seconds"]) == set(STAGES)
 
     messages = _logs(state.state_details.flow_run_id)
     # The stage's own output (printed by `vidops extract` in a DVC subprocess) is in Prefect.
     assert any(m.startswith("extract | frames: 24 clips, 24 decoded") for m in messages)
     assert any(m.startswith("register | vidops-classifier version 1") for m in messages)
 
-    # Same flow, nothing new: every stage is skipped by DVC.
+    # Same flow, nothing new: every stage is skipped by DVC, quickly.
+    started = time.monotonic()
     second = video_pipeline(root=str(project), return_state=True)
     assert second.result()["stages"] == dict.fromkeys(STAGES, "up to date")
-    status = subprocess.run(["dvc", "status"], cwd=project, capture_output=True, text=True)
-    assert "up to date" in status.stdout
+    assert time.monotonic() - started < 60
+    assert "every stage is up to date" in "\n".join(_logs(second.state_details.flow_run_id))
+
+    # New data from a landing folder, in another process; meanwhile a second run is refused.
+    landing = tmp_path / "landing"
+    _new_clip(landing, seed=1)
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    other = subprocess.Popen([sys.executable, "flows/pipeline.py", "--source", str(landing)],
+                             cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    lock = project / ".vidops.lock"
+    deadline = time.monotonic() + 120
+    while not (lock.is_file() and "pid" in lock.read_text()):
+        assert other.poll() is None, other.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "the first run never took the repository lock"
+        time.sleep(0.2)
+    refused = video_pipeline(root=str(project), return_state=True)
+    assert refused.is_failed()
+    with pytest.raises(Exception, match="a pipeline run is already in progress"):
+        refused.result()
+    out, err = other.communicate(timeout=600)
+    assert other.returncode == 0, err[-3000:]
+    retrained = json.loads(out[out.index("{"):])
+    assert retrained["imported"]["copied"] == 1
+    assert retrained["stages"]["extract"] == "ran" and retrained["stages"]["train"] == "ran"
+    assert "extract | frames: 25 clips, 1 decoded, 24 reused" in err  # only the new clip decoded
 
 
 def test_failing_stage_fails_the_flow_with_its_own_message(tmp_path, tiny_source):

@@ -18,7 +18,8 @@ def test_second_holder_is_refused_with_the_first_ones_name(tmp_path):
 
 def test_lock_is_released_after_the_block(tmp_path):
     with repo_lock(tmp_path):
-        pass
+        assert "pid" in (tmp_path / ".vidops.lock").read_text()
+    assert (tmp_path / ".vidops.lock").read_text() == ""
     with repo_lock(tmp_path):
         pass
 
