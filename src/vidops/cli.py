@@ -205,6 +205,60 @@ def register(manifest: Path = _path(P.manifest, "manifest CSV"),
     typer.echo(f"{result.model_name} version {result.version}: {verdict}: {result.reason}")
 
 
+def _registry(params: Path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from vidops.tracking import tracking_uri
+
+    uri = tracking_uri(Path("."))
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(), load_params(params).register.model_name, uri
+
+
+@app.command()
+def promote(version: str = typer.Option(..., help="model version to make champion"),
+            reason: str = typer.Option(..., help="why, for the audit trail"),
+            params: ParamsOpt = Path("params.yaml")) -> None:
+    """Make a version `champion` by hand (bypasses the gate; recorded in the history)."""
+    from vidops.registry import move_champion, registry_lock
+
+    with _known_errors():
+        client, name, uri = _registry(params)
+        with registry_lock(uri):
+            event = move_champion(client, name, version, "promote", reason)
+    typer.echo(f"{name}: champion is now version {event.version} (was {event.previous})")
+
+
+@app.command()
+def rollback(reason: str = typer.Option(..., help="why, for the audit trail"),
+             params: ParamsOpt = Path("params.yaml")) -> None:
+    """Give `champion` back to the version that held it before the current one."""
+    from vidops.registry import registry_lock
+    from vidops.registry import rollback as roll_back
+
+    with _known_errors():
+        client, name, uri = _registry(params)
+        with registry_lock(uri):
+            event = roll_back(client, name, reason)
+    typer.echo(f"{name}: champion rolled back to version {event.version} (was {event.previous})")
+
+
+@app.command()
+def history(params: ParamsOpt = Path("params.yaml")) -> None:
+    """List who was champion when, and why."""
+    from vidops.registry import history as champion_history
+
+    with _known_errors():
+        client, name, _ = _registry(params)
+        events = champion_history(client, name)
+    for e in events:
+        typer.echo(f"{e.at}  v{e.version:<4} <- v{e.previous or '-':<4} {e.action:8s} {e.user}: "
+                   f"{e.reason}")
+    if not events:
+        typer.echo(f"{name}: no champion yet")
+
+
 @app.command()
 def run(source: Path | None = typer.Option(None, help="folder of new clips to import first"),
         force: bool = typer.Option(False, help="re-run every stage even if up to date")) -> None:

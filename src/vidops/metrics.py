@@ -24,8 +24,18 @@ def classification_summary(y_true: list[str], y_pred: list[str], classes: list[s
         for i, c in enumerate(classes)
     }
     summary["classes"] = classes
-    summary["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=classes).tolist()
+    matrix = confusion_matrix(y_true, y_pred, labels=classes)
+    summary["confusion_matrix"] = matrix.tolist()
+    summary["most_confused"] = most_confused(matrix, classes)
     return summary
+
+
+def most_confused(matrix: np.ndarray, classes: list[str], top: int = 5) -> list[dict]:
+    """The off-diagonal cells with the most clips: which class is mistaken for which."""
+    cells = [(int(matrix[i, j]), t, p) for i, t in enumerate(classes)
+             for j, p in enumerate(classes) if i != j and matrix[i, j] > 0]
+    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
+    return [{"true": t, "predicted": p, "clips": n} for n, t, p in cells[:top]]
 
 
 def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:

@@ -61,6 +61,17 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     assert any(c in predicted for c in ("pulse", "slide", "spin", "still"))
     _serve_champion(project)
 
+    plots = json.loads(sh("dvc", "plots", "show", "--json", cwd=project).stdout)["data"]
+    assert {"reports/train_log.csv", "reports/predictions.csv"} <= set(plots)
+
+    history = sh("vidops", "history", cwd=project).stdout
+    assert "v1" in history and "gate" in history
+    refused = sh("vidops", "rollback", "--reason", "test", cwd=project, check=False)
+    assert refused.returncode == 1 and "no earlier champion" in refused.stderr
+    promoted = sh("vidops", "promote", "--version", "1", "--reason", "re-affirm", cwd=project)
+    assert "champion is now version 1" in promoted.stdout
+    assert "promote" in sh("vidops", "history", cwd=project).stdout
+
 
 def _free_port() -> int:
     with socket.socket() as s:

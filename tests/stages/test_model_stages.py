@@ -76,6 +76,9 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
         assert 0.0 <= metrics[key] <= 1.0
     assert set(metrics["per_class"]) == set(trained.classes) and metrics["n_clips"] == 8
     assert (first / "cm.png").stat().st_size > 0
+    wrong = sum(sum(row) for row in metrics["confusion_matrix"]) - sum(
+        metrics["confusion_matrix"][i][i] for i in range(len(metrics["classes"])))
+    assert sum(c["clips"] for c in metrics["most_confused"]) <= wrong
 
     promoted = _register(prepared, first, min_f1=0.0)
     assert promoted.promoted and promoted.champion_version is None
@@ -97,6 +100,15 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     assert str(alias("vidops-classifier", "challenger").version) == refused.version
     decision = json.loads((second / "promotion.json").read_text())
     assert decision["promoted"] is False and decision["version"] == refused.version
+
+    # A third model that clears the bar (min_delta -1: any F1 beats champion - 1) is promoted.
+    accepted = _register(prepared, second, min_f1=0.0, min_delta=-1.0)
+    assert accepted.promoted and accepted.champion_version == promoted.version
+    assert str(alias("vidops-classifier", "champion").version) == accepted.version
+    from vidops.registry import history
+
+    assert [(e.action, e.version) for e in history(client, "vidops-classifier")] == [
+        ("gate", promoted.version), ("gate", accepted.version)]
 
 
 def test_training_reproducible_on_cpu(prepared, tmp_path, monkeypatch):

@@ -22,3 +22,13 @@ def test_min_delta_is_required_over_the_champion():
 
 def test_tie_with_zero_delta_promotes():
     assert decide(0.85, 0.85, 0.6, 0.0).promote
+
+
+def test_most_confused_pairs_are_ranked():
+    import numpy as np
+
+    from vidops.metrics import most_confused
+
+    m = np.array([[5, 2, 0], [0, 4, 3], [1, 0, 6]])
+    assert most_confused(m, ["a", "b", "c"], top=2) == [
+        {"true": "b", "predicted": "c", "clips": 3}, {"true": "a", "predicted": "b", "clips": 2}]

@@ -51,6 +51,7 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
     mlflow.set_tracking_uri(tracking_uri(root))
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if isinstance(v, float)})
+        mlflow.log_dict({"most_confused": metrics["most_confused"]}, "evaluation/most_confused.json")
         for name, figures in metrics["per_class"].items():
             mlflow.log_metric(f"test_f1_{name}", figures["f1"])
         for path in (metrics_path, confusion_path, predictions_path):

@@ -16,11 +16,11 @@ from vidops.gate import decide
 from vidops.metrics import classification_summary
 from vidops.model_artifact import read_run_id
 from vidops.provenance import provenance_tags
+from vidops.registry import CHALLENGER, current_champion, move_champion, registry_lock
 from vidops.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER = "champion", "challenger"
 # What the served model needs; given explicitly because inferring it costs seconds.
 PIP_REQUIREMENTS = ["mlflow>=3.17,<4", "torch>=2.14,<2.15", "opencv-python-headless>=4.10",
                     "numpy", "pandas", "pyyaml"]
@@ -46,20 +46,18 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
 
     candidate_f1 = float(json.loads(metrics_path.read_text())["macro_f1"])
     run_id = read_run_id(model_dir)
-    mlflow.set_tracking_uri(tracking_uri(root))
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
     client = MlflowClient()
-    version = _log_and_register(cfg, model_dir, run_id)
-    client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
-
-    champion = _current_champion(client, cfg.model_name)
-    champion_f1 = None
-    if champion is not None:
-        test = [c for c in usable_clips(manifest_path, frames_dir, validation_path)
-                if c.split == "test"]
-        champion_f1 = rescore(f"models:/{cfg.model_name}/{champion}", test)
-    decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta)
-    if decision.promote:
-        client.set_registered_model_alias(cfg.model_name, CHAMPION, version)
+    test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
+    version = _log_and_register(cfg, model_dir, run_id, example=Path(test[0].path) if test else None)
+    with registry_lock(uri):
+        client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
+        champion = current_champion(client, cfg.model_name)
+        champion_f1 = rescore(f"models:/{cfg.model_name}/{champion}", test) if champion else None
+        decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta)
+        if decision.promote:
+            move_champion(client, cfg.model_name, version, "gate", decision.reason)
     tags = {**provenance_tags(root), "run_id": run_id, "macro_f1": f"{candidate_f1:.6f}",
             "gate": "promoted" if decision.promote else "rejected", "gate_reason": decision.reason,
             "champion_before": champion or "", "champion_before_f1":
@@ -73,7 +71,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     return result
 
 
-def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str) -> str:
+def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str,
+                      example: Path | None) -> str:
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema
@@ -82,7 +81,6 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str) -> str:
 
     package = Path(vidops.__file__).parent
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-        # The explicit signature below stands in for an input example (a video is no table).
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         from vidops.serving import VIDEO_COLUMN
 
@@ -97,18 +95,11 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str) -> str:
             code_paths=[str(package)],
             pip_requirements=PIP_REQUIREMENTS,
             signature=signature,
+            # A real test clip: MLflow checks that the model serves it before registering.
+            input_example=pd.DataFrame({VIDEO_COLUMN: [example.read_bytes()]}) if example else None,
             registered_model_name=cfg.model_name,
         )
     return str(info.registered_model_version)
-
-
-def _current_champion(client, name: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None  # no champion yet
 
 
 def rescore(model_uri: str, clips: list) -> float:

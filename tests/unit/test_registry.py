@@ -1,0 +1,89 @@
+"""Champion moves, history, rollback and concurrent gates on a real MLflow SQLite registry."""
+
+import itertools
+import multiprocessing
+import time
+
+import pytest
+
+from vidops.registry import RegistryError, current_champion, history, move_champion, registry_lock, rollback
+
+NAME = "vidops-classifier"
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    client.create_registered_model(NAME)
+    (tmp_path / "model").mkdir()
+    for f1 in ("0.5", "0.9", "0.7", "0.8"):
+        version = client.create_model_version(NAME, str(tmp_path / "model")).version
+        client.set_model_version_tag(NAME, version, "macro_f1", f1)
+    return client, uri
+
+
+def test_moves_are_recorded_and_rollback_restores_the_previous_champion(registry):
+    client, _ = registry
+    assert current_champion(client, NAME) is None
+    move_champion(client, NAME, "1", "gate", "first")
+    move_champion(client, NAME, "3", "promote", "hotfix")
+    assert current_champion(client, NAME) == "3"
+    event = rollback(client, NAME, "hotfix was worse")
+    assert (event.version, event.previous, event.action) == ("1", "3", "rollback")
+    assert current_champion(client, NAME) == "1"
+    assert [(e.action, e.version, e.previous) for e in history(client, NAME)] == [
+        ("gate", "1", None), ("promote", "3", "1"), ("rollback", "1", "3")]
+    assert client.get_model_version(NAME, "1").tags["champion_reason"] == "rollback: hotfix was worse"
+
+
+def test_unknown_version_and_empty_rollback_are_refused(registry):
+    client, _ = registry
+    with pytest.raises(RegistryError, match="no version '42'"):
+        move_champion(client, NAME, "42", "promote", "typo")
+    with pytest.raises(RegistryError, match="no champion"):
+        rollback(client, NAME, "nothing yet")
+    move_champion(client, NAME, "2", "gate", "only one")
+    with pytest.raises(RegistryError, match="no earlier champion"):
+        rollback(client, NAME, "no predecessor")
+
+
+def _gate_worker(uri: str, version: str, start: float) -> None:
+    """A registration's critical section: read champion, decide, move (slowly, to race)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    own = float(client.get_model_version(NAME, version).tags["macro_f1"])
+    time.sleep(max(0.0, start - time.time()))
+    with registry_lock(uri):
+        champion = current_champion(client, NAME)
+        best = float(client.get_model_version(NAME, champion).tags["macro_f1"]) if champion else -1
+        time.sleep(0.3)  # re-scoring takes time; without the lock others would move meanwhile
+        if own > best:
+            move_champion(client, NAME, version, "gate", f"{own} beats v{champion}")
+
+
+def test_concurrent_registrations_leave_the_best_champion_and_a_consistent_history(registry):
+    _, uri = registry
+    start = time.time() + 10  # after the imports, all four try the critical section at once
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_gate_worker, args=(uri, v, start)) for v in "1234"]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+        assert w.exitcode == 0
+    client, _ = registry
+    assert current_champion(client, NAME) == "2"  # the 0.9 model, whatever the order
+    events = history(client, NAME)
+    for before, after in itertools.pairwise(events):
+        assert after.previous == before.version
+    for event in events:  # each decision was made against the champion it actually replaced
+        assert event.reason.endswith(f"beats v{event.previous}")
