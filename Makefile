@@ -32,7 +32,7 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check src tests flows
+	$(BIN)/ruff check src tests flows benchmarks
 
 
 clean:
