@@ -101,6 +101,11 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     decision = json.loads((second / "promotion.json").read_text())
     assert decision["promoted"] is False and decision["version"] == refused.version
 
+    # A challenger that does not beat the re-scored champion by min_delta is refused.
+    worse = _register(prepared, second, min_f1=0.0, min_delta=1.0)
+    assert not worse.promoted and f"< champion {worse.champion_f1:.4f}" in worse.reason
+    assert str(alias("vidops-classifier", "champion").version) == promoted.version
+
     # A third model that clears the bar (min_delta -1: any F1 beats champion - 1) is promoted.
     accepted = _register(prepared, second, min_f1=0.0, min_delta=-1.0)
     assert accepted.promoted and accepted.champion_version == promoted.version
@@ -124,3 +129,16 @@ def test_training_refuses_failed_validation(prepared, tmp_path):
     with pytest.raises(TrainError, match="group_in_two_splits"):
         run_train(MODEL, TRAIN, FRAMES, prepared / "manifest.csv", prepared / "frames", bad,
                   tmp_path / "m", tmp_path / "l.csv", tmp_path / "c.png", progress=False)
+
+
+def test_first_model_below_min_f1_leaves_no_champion(prepared, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from vidops.registry import current_champion
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    _train(prepared, tmp_path, epochs=1)
+    _evaluate(prepared, tmp_path)
+    result = _register(prepared, tmp_path, min_f1=1.01)
+    assert not result.promoted and result.champion_version is None
+    assert current_champion(MlflowClient(), "vidops-classifier") is None
