@@ -58,6 +58,15 @@ class ValidateConfig:
     min_decodable_fraction: float = 0.9  # below: the data fails; above: bad clips quarantined
     min_duration_s: float = 0.2  # shorter clips are quarantined
     max_duration_s: float = 600.0  # longer clips are quarantined
+    min_frames: int = 2  # clips that decode to fewer frames are quarantined (no motion)
+    min_fps: float = 1.0  # frame-rate bounds; outside: quarantined
+    max_fps: float = 240.0
+    min_side_px: int = 32  # resolution bounds on the short and the long side
+    max_side_px: int = 1920
+    min_decoded_ratio: float = 0.9  # decoded / header frame count; below: cut short, quarantined
+    min_mean_intensity: float = 0.02  # darker clips are blank (0 = black), quarantined
+    min_motion_energy: float = 0.0001  # less frame-to-frame change is a frozen clip, quarantined
+    max_imbalance: float = 10.0  # largest / smallest class in a split; above: a warning
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Every rule is a GX expectation whose ``meta`` carries its severity:
   many undecodable clips); the stage exits non-zero.
 - ``quarantine``: the offending clips are listed in ``reports/validation.json`` with the
   reason, and train/evaluate leave them out; the files in data/raw are never touched.
+- ``warn``: reported (class imbalance), nothing is left out.
 
 Rules run in two passes: per-clip rules first, then the per-class counts on the clips
 that survive quarantine, so that a class emptied by quarantine is caught.
@@ -26,7 +27,9 @@ from vidops.manifest import SPLITS, read_frame_index, read_manifest
 
 log = logging.getLogger(__name__)
 
-ERROR, QUARANTINE = "error", "quarantine"
+ERROR, QUARANTINE, WARN = "error", "quarantine", "warn"
+STATS = ["decoded_frames", "header_frames", "fps", "width", "height", "duration_s",
+         "mean_intensity", "motion_energy"]
 LABEL_PATTERN = r"^[^/\\\x00-\x1f]{1,64}$"
 
 
@@ -53,15 +56,15 @@ class ValidateResult:
 
     @property
     def warnings(self) -> list[RuleResult]:
-        return [r for r in self.rules if not r.passed and r.severity == QUARANTINE]
+        return [r for r in self.rules if not r.passed and r.severity in (QUARANTINE, WARN)]
 
     def summary(self) -> str:
         """A short human summary: which rule, how many clips, three example files."""
         lines = [f"validation {'passed' if self.success else 'FAILED'} on {self.clips} clips"]
-        for tag, rules in (("ERROR", self.errors), ("quarantined", self.warnings)):
-            for r in rules:
-                lines.append(f"  {tag} {r.rule}: {r.failing} - {r.description}")
-                lines.extend(f"      e.g. {e}" for e in r.examples)
+        for r in self.errors + self.warnings:
+            tag = {ERROR: "ERROR", QUARANTINE: "quarantined", WARN: "warning"}[r.severity]
+            lines.append(f"  {tag} {r.rule}: {r.failing} - {r.description}")
+            lines.extend(f"      e.g. {e}" for e in r.examples)
         return "\n".join(lines)
 
 
@@ -74,7 +77,12 @@ def clip_table(manifest_path: Path, index_path: Path) -> pd.DataFrame:
     table["decode_error"] = table["decode_error"].fillna("no row in the frame index")
     table.loc[table["decode_error"] == "", "decode_error"] = None
     # Stats of a clip that did not decode are unknown, not zero; GX skips nulls.
-    table.loc[table["decode_error"].notna(), "duration_s"] = None
+    table[STATS] = table[STATS].astype(float)
+    table.loc[table["decode_error"].notna(), STATS] = None
+    header = table["header_frames"].where(table["header_frames"] > 0)
+    table["decoded_ratio"] = table["decoded_frames"] / header
+    table["short_side"] = table[["width", "height"]].min(axis=1)
+    table["long_side"] = table[["width", "height"]].max(axis=1)
     table["labels_of_clip"] = table.groupby("clip_id")["label"].transform("nunique")
     table["splits_of_clip"] = table.groupby("clip_id")["split"].transform("nunique")
     table["splits_of_group"] = table.groupby("group")["split"].transform("nunique")
@@ -88,7 +96,10 @@ def class_table(table: pd.DataFrame, quarantined: set[str]) -> pd.DataFrame:
     counts = usable.groupby(["label", "split"]).size()
     cells = [(lab, s, int(counts.get((lab, s), 0))) for lab in sorted(table["label"].unique())
              for s in SPLITS]
-    return pd.DataFrame(cells, columns=["label", "split", "clips"])
+    classes = pd.DataFrame(cells, columns=["label", "split", "clips"])
+    largest = classes.groupby("split")["clips"].transform("max")
+    classes["imbalance"] = largest / classes["clips"].where(classes["clips"] > 0)
+    return classes
 
 
 def clip_rules(cfg: ValidateConfig) -> list:
@@ -120,17 +131,42 @@ def clip_rules(cfg: ValidateConfig) -> list:
             column="duration_s", min_value=cfg.min_duration_s, max_value=cfg.max_duration_s,
             meta=m("duration", QUARANTINE,
                    f"duration outside [{cfg.min_duration_s}, {cfg.max_duration_s}] s")),
+        e.ExpectColumnValuesToBeBetween(column="decoded_frames", min_value=cfg.min_frames, meta=m(
+            "too_few_frames", QUARANTINE, f"fewer than {cfg.min_frames} frames decode")),
+        e.ExpectColumnValuesToBeBetween(column="decoded_ratio", min_value=cfg.min_decoded_ratio,
+                                        meta=m("frames_missing", QUARANTINE,
+                                               "far fewer frames decode than the header claims "
+                                               "(cut short)")),
+        e.ExpectColumnValuesToBeBetween(column="fps", min_value=cfg.min_fps, max_value=cfg.max_fps,
+                                        meta=m("fps", QUARANTINE, f"frame rate outside "
+                                               f"[{cfg.min_fps}, {cfg.max_fps}]")),
+        e.ExpectColumnValuesToBeBetween(column="short_side", min_value=cfg.min_side_px, meta=m(
+            "too_small", QUARANTINE, f"short side under {cfg.min_side_px} px")),
+        e.ExpectColumnValuesToBeBetween(column="long_side", max_value=cfg.max_side_px, meta=m(
+            "too_large", QUARANTINE, f"long side over {cfg.max_side_px} px")),
+        e.ExpectColumnValuesToBeBetween(column="mean_intensity", min_value=cfg.min_mean_intensity,
+                                        meta=m("blank", QUARANTINE, "blank (near-black) clip")),
+        e.ExpectColumnValuesToBeBetween(column="motion_energy", min_value=cfg.min_motion_energy,
+                                        meta=m("frozen", QUARANTINE,
+                                               "frozen clip: the sampled frames do not change")),
     ]
 
 
 def class_rules(cfg: ValidateConfig) -> list:
     import great_expectations as gx
 
-    return [gx.expectations.ExpectColumnValuesToBeBetween(
-        column="clips", min_value=cfg.min_clips_per_class,
-        meta={"rule": "min_clips_per_class", "severity": ERROR,
-              "description": f"a class has fewer than {cfg.min_clips_per_class} usable clips "
-                             "in a split"})]
+    return [
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="clips", min_value=cfg.min_clips_per_class,
+            meta={"rule": "min_clips_per_class", "severity": ERROR,
+                  "description": f"a class has fewer than {cfg.min_clips_per_class} usable clips "
+                                 "in a split"}),
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="imbalance", max_value=cfg.max_imbalance,
+            meta={"rule": "class_imbalance", "severity": WARN,
+                  "description": f"the largest class in a split has over {cfg.max_imbalance:g}x "
+                                 "this class's clips"}),
+    ]
 
 
 def run_validate(cfg: ValidateConfig, manifest_path: Path, frames_dir: Path,
