@@ -93,6 +93,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     batch_size: int = 16  # clips per inference batch
+    views: int = 3  # temporal views per test video for video-level figures (1: clip level only)
 
 
 @dataclass(frozen=True)

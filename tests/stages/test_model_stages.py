@@ -75,6 +75,8 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     for key in ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "weighted_recall"):
         assert 0.0 <= metrics[key] <= 1.0
     assert set(metrics["per_class"]) == set(trained.classes) and metrics["n_clips"] == 8
+    video = metrics["video_level"]
+    assert video["views"] == 3 and video["n_clips"] == 8 and 0.0 <= video["macro_f1"] <= 1.0
     assert (first / "cm.png").stat().st_size > 0
     wrong = sum(sum(row) for row in metrics["confusion_matrix"]) - sum(
         metrics["confusion_matrix"][i][i] for i in range(len(metrics["classes"])))

@@ -80,3 +80,14 @@ def test_content_stats_see_black_and_frozen_clips():
     moving = np.stack([np.full((8, 8, 3), 40 * i, np.uint8) for i in range(6)])
     intensity, motion = content_stats(moving)
     assert intensity > 0.3 and motion == pytest.approx(40 / 255, abs=1e-4)
+
+
+def test_views_are_exact_and_share_one_decode(numbered_video):
+    from vidops.video.decode import sample_views
+
+    path = numbered_video(60)
+    views = sample_views(path, ExtractConfig(num_frames=6, size=64, resize="pad"), [1 / 6, 0.5, 5 / 6])
+    assert [v.indices for v in views] == [[1, 11, 21, 31, 41, 51], [5, 15, 25, 35, 45, 55],
+                                          [8, 18, 28, 38, 48, 58]]
+    for view in views:
+        assert [read_number(f) for f in view.frames] == view.indices

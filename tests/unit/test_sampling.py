@@ -24,3 +24,13 @@ def test_short_clip_repeats_frames_instead_of_padding():
 def test_impossible_requests_fail(n, t):
     with pytest.raises(ValueError):
         uniform_indices(n, t)
+
+
+def test_offsets_shift_every_frame_within_its_segment():
+    assert uniform_indices(80, 8, offset=0.0) == [0, 10, 20, 30, 40, 50, 60, 70]
+    assert uniform_indices(80, 8, offset=0.9) == [9, 19, 29, 39, 49, 59, 69, 79]
+
+
+def test_offset_out_of_range_fails():
+    with pytest.raises(ValueError, match="offset"):
+        uniform_indices(10, 2, offset=1.0)

@@ -91,12 +91,20 @@ def probe(path: Path) -> ClipProbe:
     return ClipProbe(count, max(header, 0), fps, width, height, codec)
 
 
-def sample_clip(path: Path | str, cfg: ExtractConfig) -> SampledClip:
-    """Decode the ``cfg.num_frames`` uniformly spaced frames of ``path``, resized to squares."""
+def sample_clip(path: Path | str, cfg: ExtractConfig, offset: float = 0.5) -> SampledClip:
+    """Decode the ``cfg.num_frames`` uniformly spaced frames of ``path``, resized to squares.
+
+    ``offset``: where in each segment the frame is taken (0.5: centre; see uniform_indices).
+    """
+    return sample_views(path, cfg, [offset])[0]
+
+
+def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> list[SampledClip]:
+    """Several temporal views of one clip from one count pass and one selection pass."""
     path = Path(path)
     info = probe(path)
-    indices = uniform_indices(info.decoded_frames, cfg.num_frames)
-    wanted = set(indices)
+    views = [uniform_indices(info.decoded_frames, cfg.num_frames, o) for o in offsets]
+    wanted = set().union(*views)
     picked: dict[int, np.ndarray] = {}
     cap = _open(path)
     try:
@@ -111,8 +119,7 @@ def sample_clip(path: Path | str, cfg: ExtractConfig) -> SampledClip:
                 picked[index] = fit_square(rgb, cfg.size, cfg.resize)
     finally:
         cap.release()
-    frames = np.stack([picked[i] for i in indices])
-    return SampledClip(frames=frames, indices=indices, probe=info)
+    return [SampledClip(np.stack([picked[i] for i in idx]), idx, info) for idx in views]
 
 
 def sample_bytes(data: bytes, cfg: ExtractConfig, suffix: str = ".mp4") -> SampledClip:
