@@ -54,6 +54,7 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class ValidateConfig:
+    expected_labels: tuple[str, ...] = ()  # the label set, when fixed; empty: any safe label
     min_clips_per_class: int = 2  # in every split, else the data fails
     min_decodable_fraction: float = 0.9  # below: the data fails; above: bad clips quarantined
     min_duration_s: float = 0.2  # shorter clips are quarantined

@@ -154,3 +154,11 @@ def test_ingest_refuses_unsafe_label_folder(tmp_path, raw):
 def test_ingest_on_missing_raw_says_what_to_do(tmp_path):
     with pytest.raises(IngestError, match="vidops import"):
         run_ingest(PINNED, tmp_path / "nothing", tmp_path / "m.csv")
+
+
+def test_label_outside_the_expected_set_fails(tmp_path, raw):
+    cfg = ValidateConfig(expected_labels=("pulse", "slide", "spin"))  # no `still`
+    _, _, result, report = _pipeline(tmp_path, raw, cfg)
+    assert not result.success and report["errors"] == ["label_set"]
+    (rule,) = result.errors
+    assert rule.failing == 6 and all("/still/" in e for e in rule.examples)

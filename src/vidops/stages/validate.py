@@ -110,7 +110,13 @@ def clip_rules(cfg: ValidateConfig) -> list:
     def m(rule: str, severity: str, description: str) -> dict:
         return {"rule": rule, "severity": severity, "description": description}
 
+    label_set = []
+    if cfg.expected_labels:
+        label_set = [e.ExpectColumnValuesToBeInSet(
+            column="label", value_set=list(cfg.expected_labels), meta=m(
+                "label_set", ERROR, f"label is not one of {list(cfg.expected_labels)}"))]
     return [
+        *label_set,
         e.ExpectColumnValuesToMatchRegex(column="label", regex=LABEL_PATTERN, meta=m(
             "label_name", ERROR, "label is empty, too long, or has a path separator")),
         e.ExpectColumnValuesToBeBetween(column="labels_of_clip", max_value=1, meta=m(
