@@ -34,6 +34,5 @@ test: install
 lint: install
 	$(BIN)/ruff check src tests flows benchmarks
 
-
 clean:
 	rm -rf artifacts reports mlruns demo_data data dvc.lock data.dvc .vidops.lock

@@ -3,16 +3,13 @@
 import base64
 import json
 import os
-import signal
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from support import TINY_PARAMS, copy_project
+from support import TINY_PARAMS, answers, copy_project, free_port, stop_group, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -73,12 +70,6 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     assert "promote" in sh("vidops", "history", cwd=project).stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(port: int, video: bytes) -> tuple[int, dict]:
     body = {"dataframe_split": {"columns": ["video"], "data": [[base64.b64encode(video).decode()]]}}
     request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
@@ -93,7 +84,7 @@ def _post(port: int, video: bytes) -> tuple[int, dict]:
 
 def _serve_champion(project):
     """The README's recipe: `mlflow models serve` on the champion, a real clip and garbage."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlruns/mlflow.db"}
     server = subprocess.Popen(
         ["mlflow", "models", "serve", "-m", "models:/vidops-classifier@champion",
@@ -101,15 +92,11 @@ def _serve_champion(project):
         cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True)  # its own process group: we stop the workers with it
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "mlflow models serve did not answer /ping"
-                time.sleep(0.5)
+        def up() -> bool:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            return answers(f"http://127.0.0.1:{port}/ping")
+
+        wait_until("mlflow models serve to answer /ping", up, 120, interval=0.5)
         status, answer = _post(port, (project / "data/raw/pulse/pulse_000.mp4").read_bytes())
         assert status == 200
         prediction = answer["predictions"][0]
@@ -120,8 +107,7 @@ def _serve_champion(project):
         status, _ = _post(port, (project / "data/raw/still/still_000.mp4").read_bytes())
         assert status == 200  # still serving after the bad request
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_group(server)
 
 
 def test_validation_failure_stops_dvc_repro_with_the_reason(tmp_path, tiny_source):

@@ -78,13 +78,13 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str,
     from mlflow.types import ColSpec, DataType, Schema
 
     import vidops
+    from vidops.serving import VIDEO_COLUMN
 
     package = Path(vidops.__file__).parent
+    signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, VIDEO_COLUMN)]))
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # A dataset with no test clip has no example to give; the signature still holds.
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
-        from vidops.serving import VIDEO_COLUMN
-
-        signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, VIDEO_COLUMN)]))
         info = mlflow.pyfunc.log_model(
             name="model",
             # Models from code: the registry stores this file, not a pickled object.

@@ -102,58 +102,59 @@ def class_table(table: pd.DataFrame, quarantined: set[str]) -> pd.DataFrame:
     return classes
 
 
+def _meta(rule: str, severity: str, description: str) -> dict:
+    """An expectation's ``meta``: the rule's name, severity and plain-words description."""
+    return {"rule": rule, "severity": severity, "description": description}
+
+
 def clip_rules(cfg: ValidateConfig) -> list:
     import great_expectations as gx
 
     e = gx.expectations
-
-    def m(rule: str, severity: str, description: str) -> dict:
-        return {"rule": rule, "severity": severity, "description": description}
-
     label_set = []
     if cfg.expected_labels:
         label_set = [e.ExpectColumnValuesToBeInSet(
-            column="label", value_set=list(cfg.expected_labels), meta=m(
+            column="label", value_set=list(cfg.expected_labels), meta=_meta(
                 "label_set", ERROR, f"label is not one of {list(cfg.expected_labels)}"))]
     return [
         *label_set,
-        e.ExpectColumnValuesToMatchRegex(column="label", regex=LABEL_PATTERN, meta=m(
+        e.ExpectColumnValuesToMatchRegex(column="label", regex=LABEL_PATTERN, meta=_meta(
             "label_name", ERROR, "label is empty, too long, or has a path separator")),
-        e.ExpectColumnValuesToBeBetween(column="labels_of_clip", max_value=1, meta=m(
+        e.ExpectColumnValuesToBeBetween(column="labels_of_clip", max_value=1, meta=_meta(
             "same_bytes_two_labels", ERROR, "identical bytes carry two different labels")),
-        e.ExpectColumnValuesToBeBetween(column="splits_of_clip", max_value=1, meta=m(
+        e.ExpectColumnValuesToBeBetween(column="splits_of_clip", max_value=1, meta=_meta(
             "clip_in_two_splits", ERROR, "identical bytes appear in two splits (leakage)")),
-        e.ExpectColumnValuesToBeBetween(column="splits_of_group", max_value=1, meta=m(
+        e.ExpectColumnValuesToBeBetween(column="splits_of_group", max_value=1, meta=_meta(
             "group_in_two_splits", ERROR, "one group spans two splits (leakage)")),
         e.ExpectColumnValuesToBeNull(column="decode_error", mostly=cfg.min_decodable_fraction,
-                                     meta=m("decodable_fraction", ERROR,
+                                     meta=_meta("decodable_fraction", ERROR,
                                             f"fewer than {cfg.min_decodable_fraction:.0%} "
                                             "of clips decode")),
-        e.ExpectColumnValuesToBeNull(column="decode_error", meta=m(
+        e.ExpectColumnValuesToBeNull(column="decode_error", meta=_meta(
             "decodes", QUARANTINE, "clip does not decode")),
-        e.ExpectColumnValuesToBeInSet(column="repeat_copy", value_set=[False], meta=m(
+        e.ExpectColumnValuesToBeInSet(column="repeat_copy", value_set=[False], meta=_meta(
             "duplicate_copy", QUARANTINE, "same bytes as an earlier file; the copy is left out")),
         e.ExpectColumnValuesToBeBetween(
             column="duration_s", min_value=cfg.min_duration_s, max_value=cfg.max_duration_s,
-            meta=m("duration", QUARANTINE,
+            meta=_meta("duration", QUARANTINE,
                    f"duration outside [{cfg.min_duration_s}, {cfg.max_duration_s}] s")),
-        e.ExpectColumnValuesToBeBetween(column="decoded_frames", min_value=cfg.min_frames, meta=m(
+        e.ExpectColumnValuesToBeBetween(column="decoded_frames", min_value=cfg.min_frames, meta=_meta(
             "too_few_frames", QUARANTINE, f"fewer than {cfg.min_frames} frames decode")),
         e.ExpectColumnValuesToBeBetween(column="decoded_ratio", min_value=cfg.min_decoded_ratio,
-                                        meta=m("frames_missing", QUARANTINE,
+                                        meta=_meta("frames_missing", QUARANTINE,
                                                "far fewer frames decode than the header claims "
                                                "(cut short)")),
         e.ExpectColumnValuesToBeBetween(column="fps", min_value=cfg.min_fps, max_value=cfg.max_fps,
-                                        meta=m("fps", QUARANTINE, f"frame rate outside "
+                                        meta=_meta("fps", QUARANTINE, f"frame rate outside "
                                                f"[{cfg.min_fps}, {cfg.max_fps}]")),
-        e.ExpectColumnValuesToBeBetween(column="short_side", min_value=cfg.min_side_px, meta=m(
+        e.ExpectColumnValuesToBeBetween(column="short_side", min_value=cfg.min_side_px, meta=_meta(
             "too_small", QUARANTINE, f"short side under {cfg.min_side_px} px")),
-        e.ExpectColumnValuesToBeBetween(column="long_side", max_value=cfg.max_side_px, meta=m(
+        e.ExpectColumnValuesToBeBetween(column="long_side", max_value=cfg.max_side_px, meta=_meta(
             "too_large", QUARANTINE, f"long side over {cfg.max_side_px} px")),
         e.ExpectColumnValuesToBeBetween(column="mean_intensity", min_value=cfg.min_mean_intensity,
-                                        meta=m("blank", QUARANTINE, "blank (near-black) clip")),
+                                        meta=_meta("blank", QUARANTINE, "blank (near-black) clip")),
         e.ExpectColumnValuesToBeBetween(column="motion_energy", min_value=cfg.min_motion_energy,
-                                        meta=m("frozen", QUARANTINE,
+                                        meta=_meta("frozen", QUARANTINE,
                                                "frozen clip: the sampled frames do not change")),
     ]
 
@@ -161,17 +162,14 @@ def clip_rules(cfg: ValidateConfig) -> list:
 def class_rules(cfg: ValidateConfig) -> list:
     import great_expectations as gx
 
+    e = gx.expectations
     return [
-        gx.expectations.ExpectColumnValuesToBeBetween(
-            column="clips", min_value=cfg.min_clips_per_class,
-            meta={"rule": "min_clips_per_class", "severity": ERROR,
-                  "description": f"a class has fewer than {cfg.min_clips_per_class} usable clips "
-                                 "in a split"}),
-        gx.expectations.ExpectColumnValuesToBeBetween(
-            column="imbalance", max_value=cfg.max_imbalance,
-            meta={"rule": "class_imbalance", "severity": WARN,
-                  "description": f"the largest class in a split has over {cfg.max_imbalance:g}x "
-                                 "this class's clips"}),
+        e.ExpectColumnValuesToBeBetween(column="clips", min_value=cfg.min_clips_per_class, meta=_meta(
+            "min_clips_per_class", ERROR,
+            f"a class has fewer than {cfg.min_clips_per_class} usable clips in a split")),
+        e.ExpectColumnValuesToBeBetween(column="imbalance", max_value=cfg.max_imbalance, meta=_meta(
+            "class_imbalance", WARN,
+            f"the largest class in a split has over {cfg.max_imbalance:g}x this class's clips")),
     ]
 
 
