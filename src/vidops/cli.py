@@ -155,15 +155,20 @@ def train(manifest: Path = _path(P.manifest, "manifest CSV"),
           model: Path = _path(P.model, "model folder to write"),
           log: Path = _path(P.train_log, "per-epoch CSV to write"),
           curves: Path = _path(P.curves, "training-curves PNG to write"),
+          selection: Path = _path(P.selection, "model-selection JSON to write"),
+          selection_plot: Path = _path(P.selection_plot, "model-selection PNG to write"),
           params: ParamsOpt = Path("params.yaml")) -> None:
-    """Stage train: fit the classifier on train, pick the best epoch on val macro F1."""
+    """Stage train: choose the architecture (auto), fit on train, best epoch on val macro F1."""
     from vidops.stages.train import run_train
 
     with _known_errors():
         cfg = load_params(params)
         result = run_train(cfg.model, cfg.train, cfg.extract, manifest, frames, validation,
-                           model, log, curves)
-    typer.echo(f"trained {cfg.model.arch} on {result.device}: best epoch {result.best_epoch}, "
+                           model, log, curves, selection, selection_plot)
+    for cand in result.selection.candidates:
+        scored = f"mean macro F1 {cand.mean_f1:.3f}" if cand.mean_f1 is not None else cand.status
+        typer.echo(f"  cv {cand.arch}: {scored} over {len(cand.fold_f1)} folds ({cand.seconds:.0f} s)")
+    typer.echo(f"trained {result.arch} on {result.device}: best epoch {result.best_epoch}, "
                f"val macro F1 {result.best_val_f1:.3f}; MLflow run {result.run_id}")
 
 

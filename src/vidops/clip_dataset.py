@@ -18,6 +18,7 @@ class UsableClip:
     clip_id: str
     path: str
     label: str
+    group: str
     split: str
     frames_file: Path
 
@@ -33,7 +34,7 @@ def usable_clips(manifest_path: Path, frames_dir: Path, validation_path: Path) -
         if clip.path in quarantined or clip.clip_id in seen or row is None or not row.frames_file:
             continue
         seen.add(clip.clip_id)
-        out.append(UsableClip(clip.clip_id, clip.path, clip.label, clip.split,
+        out.append(UsableClip(clip.clip_id, clip.path, clip.label, clip.group, clip.split,
                               frames_dir / row.frames_file))
     return out
 

@@ -34,6 +34,8 @@ class PathsConfig:
     confusion: str = "reports/confusion_matrix.png"  # confusion matrix picture (evaluate)
     predictions: str = "reports/predictions.csv"  # per-clip predictions (evaluate)
     promotion: str = "reports/promotion.json"  # gate decision (register)
+    selection: str = "reports/model_selection.json"  # model.arch auto: candidates, fold scores
+    selection_plot: str = "reports/model_selection.png"  # the same as a picture
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,32 @@ class ValidateConfig:
     max_imbalance: float = 10.0  # largest / smallest class in a split; above: a warning
 
 
+Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear"]
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: Literal["cnn_lstm", "cnn_pool"] = "cnn_lstm"  # architecture of models.build_model
+    arch: Literal["auto", "cnn_lstm", "cnn_pool", "motion_linear"] = "auto"  # auto: see candidates
+    candidates: tuple[Arch, ...] = ("motion_linear", "cnn_lstm")  # what auto chooses among, cheap first
     width: int = 16  # channels of the first conv block; doubles per block
     hidden: int = 64  # LSTM hidden size (cnn_lstm)
     dropout: float = 0.2  # before the classifier head
     frame_diff: bool = True  # add frame-difference channels to every frame's RGB
+    diff_gap: int = 1  # difference to the sampled frame this many steps earlier
+    diff_scale: float = 1.0  # multiplies the differences (small motions of 1-2 grey levels)
+    motion_threshold: float = 0.06  # motion_linear: grey-level change (0-1) that counts as motion
+    motion_segments: int = 2  # motion_linear: motion-energy images of this many time segments
+    motion_c: float = 0.1  # motion_linear: inverse L2 strength of the logistic regression
+
+    def __post_init__(self) -> None:
+        if self.diff_gap < 1:
+            raise ConfigError(f"model.diff_gap must be at least 1, got {self.diff_gap}")
+        if not 0 < self.motion_threshold < 1:
+            raise ConfigError(f"model.motion_threshold must be in (0, 1), got {self.motion_threshold}")
+        if self.motion_segments < 1 or self.motion_c <= 0:
+            raise ConfigError("model.motion_segments must be >= 1 and model.motion_c > 0")
+        if self.arch == "auto" and not self.candidates:
+            raise ConfigError("model.arch is auto but model.candidates is empty")
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,10 @@ class TrainConfig:
     seed: int = 0  # seeds torch, numpy and the data order
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
     num_workers: int = 0  # DataLoader workers; frames are small .npy files
+    patience: int = 10  # stop after this many epochs without a better val macro F1 (0: never)
+    label_smoothing: float = 0.1  # cross-entropy label smoothing; a few hundred clips overfit fast
+    cv_folds: int = 3  # model.arch auto: group-aware folds over train + val (fewer if fewer groups)
+    select_budget_s: float = 1200.0  # model.arch auto: candidates after this many seconds are skipped
     experiment: str = "vidops"  # MLflow experiment that holds one run per training
 
 

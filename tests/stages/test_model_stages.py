@@ -24,7 +24,7 @@ from vidops.stages.train import TrainError, run_train
 from vidops.stages.validate import run_validate
 
 FRAMES = ExtractConfig(num_frames=6, size=32)
-MODEL = ModelConfig(width=4, hidden=8)
+MODEL = ModelConfig(arch="cnn_lstm", width=4, hidden=8)
 TRAIN = TrainConfig(epochs=2, batch_size=4)
 
 
@@ -42,10 +42,11 @@ def prepared(tmp_path_factory):
     return root
 
 
-def _train(root, out, **kw):
-    return run_train(MODEL, TrainConfig(**{**vars(TRAIN), **kw}), FRAMES, root / "manifest.csv",
+def _train(root, out, model=MODEL, **kw):
+    return run_train(model, TrainConfig(**{**vars(TRAIN), **kw}), FRAMES, root / "manifest.csv",
                      root / "frames", root / "validation.json", out / "model", out / "log.csv",
-                     out / "curves.png", root=root, progress=False)
+                     out / "curves.png", out / "selection.json", out / "selection.png", root=root,
+                     progress=False)
 
 
 def _evaluate(root, out):
@@ -130,7 +131,8 @@ def test_training_refuses_failed_validation(prepared, tmp_path):
     bad.write_text(json.dumps({"success": False, "errors": ["group_in_two_splits"]}))
     with pytest.raises(TrainError, match="group_in_two_splits"):
         run_train(MODEL, TRAIN, FRAMES, prepared / "manifest.csv", prepared / "frames", bad,
-                  tmp_path / "m", tmp_path / "l.csv", tmp_path / "c.png", progress=False)
+                  tmp_path / "m", tmp_path / "l.csv", tmp_path / "c.png", tmp_path / "s.json",
+                  tmp_path / "s.png", progress=False)
 
 
 def test_first_model_below_min_f1_leaves_no_champion(prepared, tmp_path, monkeypatch):

@@ -11,7 +11,21 @@ def test_repo_params_load_into_every_section():
     params = load_params(REPO / "params.yaml")
     assert isinstance(params, Params)
     assert params.register.model_name == "vidops-classifier"
-    assert params.model.arch in ("cnn_lstm", "cnn_pool")
+    assert params.model.arch == "auto"
+    assert params.model.candidates == ("motion_linear", "cnn_lstm")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("model:\n  candidates: [motion_linear, transformer]\n", "not one of"),
+    ("model:\n  arch: auto\n  candidates: []\n", "candidates is empty"),
+    ("model:\n  diff_gap: 0\n", "diff_gap"),
+    ("model:\n  motion_threshold: 2\n", "motion_threshold"),
+])
+def test_model_section_is_checked(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_params(path)
 
 
 @pytest.mark.parametrize("section", ["paths", "ingest", "extract", "validate", "model", "train",

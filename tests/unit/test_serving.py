@@ -19,7 +19,7 @@ CLASSES = ["a", "b", "c"]
 @pytest.fixture
 def model(tmp_path):
     torch.manual_seed(0)
-    cfg = ModelConfig(width=4, hidden=8)
+    cfg = ModelConfig(arch="cnn_lstm", width=4, hidden=8)
     save_model_dir(tmp_path / "model", build_model(cfg, 3), cfg, ExtractConfig(num_frames=4, size=32),
                    CLASSES, "run-id")
     served = VideoClassifier()

@@ -1,0 +1,145 @@
+"""``model.arch: auto``: choose an architecture by group-aware cross-validation.
+
+Folds are built over the train and val splits together (never test), with no group on
+both sides of a fold, stratified by label where the groups allow it. Every candidate
+is trained on each fold's training part and scored (macro F1) on its held-out part with
+the last epoch's weights: picking the epoch on the held-out part would flatter
+candidates that fluctuate. Candidates run in the listed order (put the cheap ones
+first); once ``train.select_budget_s`` is spent, the remaining ones are skipped and say
+so. The first candidate always completes, so there is always a winner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidops.clip_dataset import UsableClip
+from vidops.config import ModelConfig, TrainConfig
+from vidops.fitting import fit
+
+log = logging.getLogger(__name__)
+
+
+class SelectionError(RuntimeError):
+    """Cross-validation is impossible on this data (fewer than two groups)."""
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    arch: str
+    status: str  # "scored", or why it was not
+    fold_f1: list[float]
+    mean_f1: float | None
+    std_f1: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Selection:
+    mode: str  # "auto" or "fixed"
+    winner: str
+    folds: int
+    groups: int
+    budget_s: float
+    candidates: list[CandidateScore]
+
+
+def fixed(arch: str) -> Selection:
+    """What the report says when ``model.arch`` names one architecture."""
+    return Selection("fixed", arch, 0, 0, 0.0, [])
+
+
+def group_folds(clips: list[UsableClip], n_folds: int, seed: int
+                ) -> list[tuple[list[int], list[int]]]:
+    """``(train indices, held-out indices)`` per fold; no group on both sides."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups = [c.group for c in clips]
+    k = min(n_folds, len(set(groups)))
+    if k < 2:
+        raise SelectionError(
+            f"model.arch auto needs clips of at least 2 groups in train + val for group-aware "
+            f"cross-validation, found {len(set(groups))}; name an architecture in model.arch")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    labels = [c.label for c in clips]
+    return [(list(a), list(b)) for a, b in splitter.split(np.zeros(len(clips)), labels, groups)]
+
+
+def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[UsableClip],
+                        classes: list[str], device: torch.device) -> Selection:
+    """Score every candidate by cross-validation; each one is a nested MLflow run."""
+    import mlflow
+
+    folds = group_folds(clips, cfg.cv_folds, cfg.seed)
+    start = time.monotonic()
+    scores: list[CandidateScore] = []
+    for position, arch in enumerate(model_cfg.candidates):
+        began, fold_f1, status = time.monotonic(), [], "scored"
+        with mlflow.start_run(run_name=f"cv-{arch}", nested=True):
+            mlflow.log_params({"arch": arch, "folds": len(folds)})
+            for i, (train_idx, held_idx) in enumerate(folds):
+                spent = time.monotonic() - start
+                if position > 0 and spent > cfg.select_budget_s:
+                    status = f"skipped: time budget of {cfg.select_budget_s:g} s spent after {i} folds"
+                    break
+                result = fit(dataclasses.replace(model_cfg, arch=arch), cfg,
+                             [clips[j] for j in train_idx], [clips[j] for j in held_idx], classes,
+                             device, progress=False, log_metrics=False, keep_best=False)
+                fold_f1.append(result.kept.val_f1)
+                mlflow.log_metric("fold_f1", result.kept.val_f1, step=i + 1)
+                log.info("cv %s fold %d/%d: macro F1 %.3f", arch, i + 1, len(folds),
+                         result.kept.val_f1)
+            complete = status == "scored"
+            mean = float(np.mean(fold_f1)) if complete else None
+            std = float(np.std(fold_f1)) if complete else None
+            seconds = time.monotonic() - began
+            mlflow.log_metrics({"cv_seconds": seconds, **({"cv_mean_f1": mean} if complete else {})})
+            mlflow.set_tag("status", status)
+        scores.append(CandidateScore(arch, status, fold_f1, mean, std, seconds))
+        log.info("cv %s: %s", arch, f"mean macro F1 {mean:.3f}" if complete else status)
+    # Ties go to the earlier candidate: the list is ordered cheap first.
+    winner = max((s for s in scores if s.mean_f1 is not None), key=lambda s: s.mean_f1 or 0.0)
+    return Selection("auto", winner.arch, len(folds), len({c.group for c in clips}),
+                     cfg.select_budget_s, scores)
+
+
+def write_selection(path: Path, selection: Selection, picture: Path | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dataclasses.asdict(selection), indent=2) + "\n")
+    if picture is not None:
+        plot_selection(selection, picture)
+
+
+def plot_selection(selection: Selection, path: Path) -> None:
+    """Fold scores as dots and the mean as a bar per candidate; the winner highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * max(1, len(selection.candidates)), 3.2))
+    for x, cand in enumerate(selection.candidates):
+        colour = "tab:green" if cand.arch == selection.winner else "tab:gray"
+        if cand.mean_f1 is not None:
+            ax.bar(x, cand.mean_f1, color=colour, alpha=0.5)
+        ax.scatter([x] * len(cand.fold_f1), cand.fold_f1, color=colour, zorder=3)
+        if cand.mean_f1 is None:
+            ax.text(x, 0.05, "skipped", ha="center", rotation=90)
+    if not selection.candidates:
+        ax.text(0.5, 0.5, f"model.arch fixed: {selection.winner}", ha="center",
+                transform=ax.transAxes)
+    ax.set_xticks(range(len(selection.candidates)), [c.arch for c in selection.candidates])
+    ax.set(ylim=(0, 1.02), ylabel="macro F1 per fold",
+           title=f"model.arch auto: {selection.folds} group folds -> {selection.winner}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
