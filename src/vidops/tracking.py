@@ -28,5 +28,5 @@ def setup_mlflow(root: Path, experiment: str) -> str:
     location = None
     if uri.startswith("sqlite:///"):
         # Keep artifacts beside the database under mlruns/, not in the current directory.
-        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
     return mlflow.create_experiment(experiment, artifact_location=location)

@@ -24,13 +24,14 @@ from torch import nn
 
 SIZE = 64  # motion images are computed at SIZE x SIZE whatever the extraction size
 GRID = 8  # grid of mean values per motion image
+HOG_SIZE = 32  # HOG runs on motion images shrunk to this: coarse shape generalises across people
 CELL = 8  # HOG cell, pixels
 BINS = 9  # HOG orientation bins over 0-180 degrees
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 grey
 
 
 def feature_dim(segments: int) -> int:
-    cells = SIZE // CELL
+    cells = HOG_SIZE // CELL
     per_image = GRID * GRID + (cells - 1) ** 2 * 4 * BINS + 7
     return (2 + segments) * per_image
 
@@ -131,7 +132,8 @@ class MotionLinear(nn.Module):
         b, k = images.shape[:2]
         flat = images.flatten(0, 1)
         grid = F.adaptive_avg_pool2d(flat.unsqueeze(1), GRID).flatten(1)
-        per_image = torch.cat([grid, hog(flat), hu_moments(flat)], dim=1)
+        small = F.interpolate(flat.unsqueeze(1), size=(HOG_SIZE, HOG_SIZE), mode="area").squeeze(1)
+        per_image = torch.cat([grid, hog(small), hu_moments(flat)], dim=1)
         return per_image.view(b, k * per_image.shape[1])
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
