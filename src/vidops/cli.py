@@ -141,7 +141,8 @@ def validate(manifest: Path = _path(P.manifest, "manifest CSV"),
     from vidops.stages.validate import run_validate
 
     with _known_errors():
-        result = run_validate(load_params(params).validate, manifest, frames, report, data_docs)
+        cfg = load_params(params)
+        result = run_validate(cfg.validate, manifest, frames, report, data_docs, cfg.extract.resize)
     typer.echo(result.summary(), err=not result.success)
     typer.echo(f"details: {report}, {data_docs}/index.html")
     if not result.success:

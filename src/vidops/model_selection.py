@@ -79,11 +79,14 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
     import mlflow
 
     folds = group_folds(clips, cfg.cv_folds, cfg.seed)
+    parent = mlflow.active_run()
+    # Nested runs belong in the parent's experiment; without one, MLflow's active experiment.
+    experiment_id = parent.info.experiment_id if parent else None
     start = time.monotonic()
     scores: list[CandidateScore] = []
     for position, arch in enumerate(model_cfg.candidates):
         began, fold_f1, status = time.monotonic(), [], "scored"
-        with mlflow.start_run(run_name=f"cv-{arch}", nested=True):
+        with mlflow.start_run(run_name=f"cv-{arch}", nested=True, experiment_id=experiment_id):
             mlflow.log_params({"arch": arch, "folds": len(folds)})
             for i, (train_idx, held_idx) in enumerate(folds):
                 spent = time.monotonic() - start

@@ -162,3 +162,47 @@ def test_label_outside_the_expected_set_fails(tmp_path, raw):
     assert not result.success and report["errors"] == ["label_set"]
     (rule,) = result.errors
     assert rule.failing == 6 and all("/still/" in e for e in rule.examples)
+
+
+@pytest.fixture(scope="module")
+def wide_spin_source(tmp_path_factory):
+    """The tiny set, but every spin clip filmed by "another camera": 112x48 instead of 64x48."""
+    from vidops.synthetic import SynthSpec, write_dataset
+
+    root = tmp_path_factory.mktemp("leak")
+    source = write_tiny_dataset(root / "source")
+    shutil.rmtree(source / "spin")
+    wide = write_dataset(root / "wide", SynthSpec(per_class=6, width=112, height=48,
+                                                  min_frames=10, max_frames=14))
+    for path in wide:
+        if path.parent.name == "spin":
+            (source / "spin").mkdir(exist_ok=True)
+            shutil.copy2(path, source / "spin" / path.name)
+    return source
+
+
+@pytest.mark.parametrize("resize", ["crop", "pad"])
+def test_metadata_leak_is_reported_with_the_telling_field(tmp_path, wide_spin_source, resize):
+    raw = tmp_path / "data" / "raw"
+    import_clips(wide_spin_source, raw, PINNED.extensions)
+    manifest, frames = tmp_path / "manifest.csv", tmp_path / "frames"
+    run_ingest(PINNED, raw, manifest)
+    run_extract(FRAMES, manifest, frames, progress=False)
+    result = run_validate(ValidateConfig(), manifest, frames, tmp_path / "v.json", tmp_path / "d",
+                          resize=resize)
+    assert result.success  # a warning: the data may still be right, a person has to look
+    (leak,) = [r for r in result.warnings if r.rule == "metadata_leak"]
+    assert leak.failing == 1  # spin, and only spin
+    (example,) = leak.examples
+    assert example.startswith("spin: F1 1.00 from metadata alone (chance 0.25)"), example
+    assert "width (F1 1.00 alone; pulse: 64, slide: 64, spin: 112, still: 64)" in example
+    if resize == "pad":
+        assert "set extract.resize: crop" in leak.description
+    else:
+        assert "frame shape does not reach the model" in leak.description
+
+
+def test_metadata_leak_check_is_quiet_on_clean_data(tmp_path, raw):
+    _, _, _, report = _pipeline(tmp_path, raw)
+    (leak,) = [r for r in report["rules"] if r["rule"] == "metadata_leak"]
+    assert leak["passed"], leak

@@ -1,6 +1,8 @@
 """train -> evaluate -> register against a real MLflow SQLite store."""
 
+import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +148,54 @@ def test_first_model_below_min_f1_leaves_no_champion(prepared, tmp_path, monkeyp
     result = _register(prepared, tmp_path, min_f1=1.01)
     assert not result.promoted and result.champion_version is None
     assert current_champion(MlflowClient(), "vidops-classifier") is None
+
+
+def test_motion_model_through_the_stages_and_the_served_pyfunc(prepared, tmp_path, monkeypatch):
+    """The classical family goes through train, evaluate, register and the raw-video pyfunc."""
+    import mlflow
+    import pandas as pd
+
+    from vidops.manifest import read_manifest
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    out = tmp_path / "motion"
+    motion = ModelConfig(arch="motion_linear")
+    trained = _train(prepared, out, model=motion)
+    assert trained.arch == "motion_linear" and len(trained.history) == 1
+    assert json.loads((out / "selection.json").read_text())["mode"] == "fixed"
+    metrics = _evaluate(prepared, out).metrics
+    registered = _register(prepared, out, min_f1=0.0)
+    assert registered.promoted
+
+    served = mlflow.pyfunc.load_model("models:/vidops-classifier@champion")
+    test_clips = [r for r in read_manifest(prepared / "manifest.csv") if r.split == "test"]
+    videos = [Path(r.path).read_bytes() for r in test_clips]  # absolute in this test
+    answer = served.predict(pd.DataFrame({"video": videos}))
+    # The served model, fed raw bytes, agrees with evaluate's per-clip predictions.
+    predicted = {row["path"]: row["predicted"]
+                 for row in csv.DictReader((out / "pred.csv").open())}
+    assert list(answer["label"]) == [predicted[r.path] for r in test_clips]
+    assert metrics["macro_f1"] == pytest.approx(registered.candidate_f1)
+
+
+def test_auto_trains_the_winner_and_reports_every_candidate(prepared, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    out = tmp_path / "auto"
+    auto = ModelConfig(arch="auto", candidates=("motion_linear", "cnn_lstm"), width=4, hidden=8)
+    trained = _train(prepared, out, model=auto)
+    report = json.loads((out / "selection.json").read_text())
+    assert report["mode"] == "auto" and report["winner"] == trained.arch
+    assert [c["arch"] for c in report["candidates"]] == ["motion_linear", "cnn_lstm"]
+    assert report["folds"] == 2  # groups tr and va: one fold each way
+    best = max(report["candidates"], key=lambda c: c["mean_f1"])
+    assert trained.arch == best["arch"]
+    assert load_model_dir(out / "model").model.__class__.__name__ == (
+        "MotionLinear" if trained.arch == "motion_linear" else "CnnLstm")
+    assert (out / "selection.png").stat().st_size > 0
+    from mlflow import MlflowClient
+
+    runs = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("vidops").experiment_id],
+        f"tags.mlflow.parentRunId = '{trained.run_id}'")
+    assert sorted(r.data.params["arch"] for r in runs) == ["cnn_lstm", "motion_linear"]
+    assert all(len(MlflowClient().get_metric_history(r.info.run_id, "fold_f1")) == 2 for r in runs)

@@ -23,3 +23,16 @@ def test_both_orientations_give_the_same_shape():
     for h, w in ((48, 96), (96, 48), (50, 50)):
         for mode in ("crop", "pad"):
             assert fit_square(np.zeros((h, w, 3), np.uint8), 20, mode).shape == (20, 20, 3)
+
+
+def test_crop_hides_the_source_aspect_ratio_and_pad_shows_it():
+    """Two cameras film the same scene, one wider: crop gives the model the same pixels."""
+    scene = np.random.default_rng(0).integers(30, 255, (48, 112, 3), dtype=np.uint8)
+    narrow = scene[:, 24:88]  # 64 x 48, same centre
+    crop_wide, crop_narrow = fit_square(scene, 32, "crop"), fit_square(narrow, 32, "crop")
+    # Equal up to resampling phase (the wide frame scales to 74.67 px and is rounded).
+    assert np.abs(crop_wide.astype(int) - crop_narrow).mean() < 3
+    assert crop_wide.min() > 0  # no bars either way
+    pad_wide, pad_narrow = fit_square(scene, 32, "pad"), fit_square(narrow, 32, "pad")
+    bar_rows = lambda frame: int((frame.max(axis=(1, 2)) == 0).sum())  # noqa: E731
+    assert bar_rows(pad_wide) > bar_rows(pad_narrow)  # the bars give the camera away

@@ -24,6 +24,7 @@ import pandas as pd
 
 from vidops.config import ValidateConfig
 from vidops.manifest import SPLITS, read_frame_index, read_manifest
+from vidops.metadata_leak import SHAPE_FIELDS, LeakReport, check_metadata_leak, metadata_table
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,33 @@ def class_rules(cfg: ValidateConfig) -> list:
     ]
 
 
+def leak_rules(cfg: ValidateConfig, leak: LeakReport, resize: str) -> list:
+    import great_expectations as gx
+
+    advice = "a model can learn the camera instead of the action"
+    telling = {t.split(" ", 1)[0] for c in leak.leaking for t in c.telling}
+    if SHAPE_FIELDS & telling:
+        advice = ("extract.resize is pad: its letterbox bars pass the aspect ratio to the model; "
+                  "set extract.resize: crop" if resize == "pad" else
+                  "extraction crops every clip to the same square (extract.resize: crop), so the "
+                  "frame shape does not reach the model, but check how the classes were filmed")
+    return [gx.expectations.ExpectColumnValuesToBeBetween(
+        column="excess", max_value=0.0, meta=_meta(
+            "metadata_leak", WARN,
+            f"clip metadata alone predicts this class ({leak.reason}; limit "
+            f"{cfg.metadata_leak_margin:g} of the way from chance to F1 1); {advice}"))]
+
+
+def _leak_frame(leak: LeakReport) -> pd.DataFrame:
+    return pd.DataFrame([{"label": c.label, "f1": c.f1, "chance": c.chance,
+                          "excess": c.f1 - c.limit,
+                          "telling": "; ".join(c.telling) or "no single field stands out"}
+                         for c in leak.classes])
+
+
 def run_validate(cfg: ValidateConfig, manifest_path: Path, frames_dir: Path,
-                 report_path: Path, docs_dir: Path) -> ValidateResult:
+                 report_path: Path, docs_dir: Path, resize: str = "crop") -> ValidateResult:
+    """``resize``: extract.resize, to say whether a metadata leak reaches the model."""
     table = clip_table(manifest_path, frames_dir / "index.csv")
     checker = _Checker(docs_dir)
     rules = checker.run("clips", table, clip_rules(cfg), lambda row: row["path"])
@@ -186,6 +212,14 @@ def run_validate(cfg: ValidateConfig, manifest_path: Path, frames_dir: Path,
     classes = class_table(table, set(quarantine))
     rules += checker.run("classes", classes, class_rules(cfg),
                          lambda row: f"label {row['label']!r} in {row['split']}: {row['clips']} clips")
+    usable = table[~table["path"].isin(set(quarantine))]
+    leak = check_metadata_leak(metadata_table(usable), cfg.metadata_leak_margin)
+    if leak.ran:
+        rules += checker.run("metadata", _leak_frame(leak), leak_rules(cfg, leak, resize),
+                             lambda row: f"{row['label']}: F1 {row['f1']:.2f} from metadata alone "
+                                         f"(chance {row['chance']:.2f}); {row['telling']}")
+    else:
+        log.info("metadata-leak check skipped: %s", leak.reason)
     result = ValidateResult(not any(r.severity == ERROR and not r.passed for r in rules),
                             len(table), rules, dict(sorted(quarantine.items())))
     _write_report(report_path, result)
