@@ -51,7 +51,6 @@ def make_project(dest: Path, overrides: dict) -> Path:
             shutil.copy2(REPO / name, dest / name)
     set_params(dest, overrides)
     run(["git", "init", "-q", "-b", "main"], dest)
-    run(["dvc", "init", "-q"], dest)
     return dest
 
 

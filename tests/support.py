@@ -35,8 +35,13 @@ def read_number(frame: np.ndarray) -> int:
                if row[int((bit + 0.5) * cell)] > 127)
 
 
+H264_GOPS = {"H264": None, "H264-gop10": 10, "H264-gop600": 600}  # x264 default keyint is 250
+
+
 def write_numbered(path: Path, frames: int, fourcc: str = "MJPG") -> Path:
-    """Write a clip whose frame i shows the number i."""
+    """Write a clip whose frame i shows the number i (H.264 through PyAV's libx264)."""
+    if fourcc in H264_GOPS:
+        return _write_h264(path, frames, H264_GOPS[fourcc])
     import cv2
 
     size = BITS * BLOCK
@@ -45,6 +50,25 @@ def write_numbered(path: Path, frames: int, fourcc: str = "MJPG") -> Path:
     for i in range(frames):
         writer.write(draw_number(i))
     writer.release()
+    return path
+
+
+def _write_h264(path: Path, frames: int, gop: int | None) -> Path:
+    """H.264 with B-frames (x264 defaults: 3), so decode order differs from display order."""
+    import av
+
+    size = BITS * BLOCK
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+            stream.options = {"keyint_min": str(min(gop, 25)), "sc_threshold": "0"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(draw_number(i), format="bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
     return path
 
 

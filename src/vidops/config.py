@@ -52,6 +52,8 @@ class ExtractConfig:
     num_frames: int = 8  # T frames sampled uniformly over the whole clip
     size: int = 64  # output frames are size x size pixels
     resize: Literal["crop", "pad"] = "crop"  # crop: short side + centre crop; pad: letterbox
+    decoder: Literal["auto", "pyav", "opencv"] = "auto"  # auto: PyAV, OpenCV when PyAV fails on a file
+    workers: int = 0  # processes decoding clips in parallel; 0: one per CPU core (at most 8)
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,39 @@ from support import read_number
 from vidops.config import ExtractConfig
 from vidops.video.decode import DecodeError, content_stats, probe, sample_bytes, sample_clip
 
-CODECS = [("MJPG", ".avi"), ("mp4v", ".mp4"), ("mp4v", ".avi")]
+CODECS = [("MJPG", ".avi"), ("mp4v", ".mp4"), ("mp4v", ".avi"), ("H264", ".mp4"),
+          ("H264-gop10", ".mp4"), ("H264-gop600", ".mkv")]
+DECODERS = ["pyav", "opencv"]
 
 
+@pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("fourcc, suffix", CODECS)
-@pytest.mark.parametrize("frames, t", [(50, 8), (37, 16), (5, 8)])
-def test_the_frames_written_are_the_frames_asked_for(numbered_video, fourcc, suffix, frames, t):
+@pytest.mark.parametrize("frames, t", [(50, 8), (37, 16), (5, 8), (120, 16)])
+def test_the_frames_written_are_the_frames_asked_for(numbered_video, fourcc, suffix, frames, t,
+                                                     decoder):
     path = numbered_video(frames, fourcc, suffix)
-    clip = sample_clip(path, ExtractConfig(num_frames=t, size=64, resize="pad"))
+    clip = sample_clip(path, ExtractConfig(num_frames=t, size=64, resize="pad", decoder=decoder))
     assert clip.probe.decoded_frames == frames
     assert clip.frames.shape == (t, 64, 64, 3)
     assert [read_number(f) for f in clip.frames] == clip.indices
 
 
-def test_numbers_survive_the_codec_round_trip(numbered_video):
+@pytest.mark.parametrize("fourcc, suffix", CODECS)
+def test_numbers_survive_the_codec_round_trip(numbered_video, fourcc, suffix):
     """Guards the helper itself: otherwise the test above could pass vacuously."""
-    clip = sample_clip(numbered_video(20), ExtractConfig(num_frames=20, size=96, resize="pad"))
+    clip = sample_clip(numbered_video(20, fourcc, suffix),
+                       ExtractConfig(num_frames=20, size=96, resize="pad"))
     assert [read_number(f) for f in clip.frames] == list(range(20))
+
+
+@pytest.mark.parametrize("fourcc, suffix", CODECS)
+def test_both_decoders_give_the_same_frames(numbered_video, fourcc, suffix):
+    path = numbered_video(45, fourcc, suffix)
+    a = sample_clip(path, ExtractConfig(num_frames=8, size=48, decoder="pyav"))
+    b = sample_clip(path, ExtractConfig(num_frames=8, size=48, decoder="opencv"))
+    assert a.indices == b.indices
+    # Same libavcodec output; the RGB conversion differs by rounding only.
+    assert abs(a.frames.astype(int) - b.frames).mean() < 2.0
 
 
 def test_probe_counts_by_decoding(numbered_video):
@@ -33,31 +49,47 @@ def test_probe_counts_by_decoding(numbered_video):
     assert info.duration_s == pytest.approx(31 / 25)
 
 
-def test_zero_byte_file_is_named_with_reason(tmp_path):
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_zero_byte_file_is_named_with_reason(tmp_path, decoder):
     path = tmp_path / "empty.mp4"
     path.write_bytes(b"")
     with pytest.raises(DecodeError, match=r"empty\.mp4: empty file \(0 bytes\)"):
-        sample_clip(path, ExtractConfig())
+        sample_clip(path, ExtractConfig(decoder=decoder))
 
 
-def test_text_file_named_mp4_is_refused(tmp_path):
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_text_file_named_mp4_is_refused(tmp_path, decoder):
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video\n" * 20)
     with pytest.raises(DecodeError, match=r"notes\.mp4: not a readable video"):
-        sample_clip(path, ExtractConfig())
+        sample_clip(path, ExtractConfig(decoder=decoder))
 
 
-def test_truncated_clip_is_refused_naming_it(numbered_video, tmp_path):
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_truncated_clip_is_refused_naming_it(numbered_video, tmp_path, decoder):
     whole = numbered_video(40, "mp4v", ".mp4").read_bytes()
     path = tmp_path / "cut.mp4"
     path.write_bytes(whole[: len(whole) // 2])  # the moov atom at the end is gone
     with pytest.raises(DecodeError, match=r"cut\.mp4"):
-        sample_clip(path, ExtractConfig())
+        sample_clip(path, ExtractConfig(decoder=decoder))
 
 
-def test_missing_file(tmp_path):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_h264_cut_mid_stream_samples_what_decodes(numbered_video, tmp_path, decoder):
+    """An H.264 stream cut in half (Matroska keeps playing what is there)."""
+    whole = numbered_video(120, "H264", ".mkv").read_bytes()
+    path = tmp_path / "cut.mkv"
+    path.write_bytes(whole[: len(whole) // 2])
+    clip = sample_clip(path, ExtractConfig(num_frames=8, size=64, resize="pad", decoder=decoder))
+    assert 20 < clip.probe.decoded_frames < 120
+    assert [read_number(f) for f in clip.frames] == clip.indices
+    assert clip.indices[-1] < clip.probe.decoded_frames
+
+
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_missing_file(tmp_path, decoder):
     with pytest.raises(DecodeError, match="file not found"):
-        sample_clip(tmp_path / "nope.mp4", ExtractConfig())
+        sample_clip(tmp_path / "nope.mp4", ExtractConfig(decoder=decoder))
 
 
 def test_bytes_decode_like_files(numbered_video):

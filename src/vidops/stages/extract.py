@@ -40,7 +40,8 @@ class ExtractResult:
 
 def fingerprint(cfg: ExtractConfig) -> str:
     """Changes whenever a frame parameter changes, so old frames are never reused then."""
-    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    frame_params = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}
+    text = json.dumps(frame_params, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -9,6 +9,7 @@ of the per-frame cost is.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import numpy as np
 from vidops.config import ExtractConfig
 from vidops.video.sampling import uniform_indices
 from vidops.video.transforms import fit_square
+
+log = logging.getLogger(__name__)
 
 
 class DecodeError(Exception):
@@ -100,7 +103,31 @@ def sample_clip(path: Path | str, cfg: ExtractConfig, offset: float = 0.5) -> Sa
 
 
 def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> list[SampledClip]:
-    """Several temporal views of one clip from one count pass and one selection pass."""
+    """Several temporal views of one clip, decoded by ``cfg.decoder``.
+
+    ``auto`` uses PyAV (one decode pass, see decode_av.py) and falls back to OpenCV when
+    PyAV cannot decode a file; when both fail, PyAV's reason is reported.
+    """
+    if cfg.decoder == "opencv":
+        return sample_views_opencv(path, cfg, offsets)
+    from vidops.video import decode_av
+
+    if cfg.decoder == "pyav":
+        return decode_av.sample_views(path, cfg, offsets)
+    try:
+        return decode_av.sample_views(path, cfg, offsets)
+    except DecodeError as first:
+        try:
+            views = sample_views_opencv(path, cfg, offsets)
+        except DecodeError:
+            raise first from None
+        log.warning("PyAV could not decode %s (%s); decoded it with OpenCV", path, first.reason)
+        return views
+
+
+def sample_views_opencv(path: Path | str, cfg: ExtractConfig,
+                        offsets: list[float]) -> list[SampledClip]:
+    """OpenCV: a count pass (``grab`` every frame), then a pass that converts only the wanted."""
     path = Path(path)
     info = probe(path)
     views = [uniform_indices(info.decoded_frames, cfg.num_frames, o) for o in offsets]
