@@ -126,7 +126,8 @@ def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifes
     with _known_errors():
         result = run_extract(load_params(params).extract, manifest, frames)
     typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
-               f"{len(result.failed)} failed, {result.removed} stale files removed")
+               f"{len(result.failed)} failed, {result.removed} stale files removed "
+               f"({result.workers} worker{'s' if result.workers != 1 else ''})")
     for line in result.failed:
         typer.secho(f"  cannot decode {line}", err=True, fg="yellow")
 

@@ -128,6 +128,25 @@ def test_extraction_is_incremental(tmp_path, raw, source):
     assert changed.decoded == 24  # a frame parameter changed: everything again
 
 
+def test_parallel_extraction_writes_what_one_process_writes(tmp_path, raw):
+    import dataclasses
+
+    from vidops.manifest import read_frame_index
+
+    manifest = tmp_path / "manifest.csv"
+    run_ingest(PINNED, raw, manifest)
+    one = run_extract(dataclasses.replace(FRAMES, workers=1), manifest, tmp_path / "a", progress=False)
+    two = run_extract(dataclasses.replace(FRAMES, workers=2), manifest, tmp_path / "b", progress=False)
+    assert (one.workers, two.workers, two.decoded) == (1, 2, 24)
+    assert read_frame_index(tmp_path / "a" / "index.csv") == read_frame_index(tmp_path / "b" / "index.csv")
+    for path in (tmp_path / "a").glob("*.npy"):
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
+    # The worker count is not a frame parameter: changing it re-extracts nothing.
+    again = run_extract(dataclasses.replace(FRAMES, workers=1), manifest, tmp_path / "b",
+                        progress=False)
+    assert (again.decoded, again.reused) == (0, 24)
+
+
 def test_no_half_written_frames_after_a_kill(tmp_path, raw):
     manifest, frames = tmp_path / "manifest.csv", tmp_path / "frames"
     run_ingest(PINNED, raw, manifest)
