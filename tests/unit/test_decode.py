@@ -123,3 +123,16 @@ def test_views_are_exact_and_share_one_decode(numbered_video):
                                           [8, 18, 28, 38, 48, 58]]
     for view in views:
         assert [read_number(f) for f in view.frames] == view.indices
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("fourcc", ["MJPG", "mp4v"])
+def test_avi_whose_header_claims_more_frames_than_decode(numbered_video, tmp_path, decoder, fourcc):
+    """The header says 60 frames, about half are left: indices follow what really decodes."""
+    whole = numbered_video(60, fourcc, ".avi").read_bytes()
+    path = tmp_path / "short.avi"
+    path.write_bytes(whole[: len(whole) // 2])
+    clip = sample_clip(path, ExtractConfig(num_frames=8, size=64, resize="pad", decoder=decoder))
+    assert clip.probe.header_frames == 60 and 10 < clip.probe.decoded_frames < 40
+    assert [read_number(f) for f in clip.frames] == clip.indices
+    assert clip.indices[-1] >= clip.probe.decoded_frames - clip.probe.decoded_frames // 8 - 1

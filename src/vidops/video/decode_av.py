@@ -1,10 +1,11 @@
 """Exact frame sampling with PyAV (FFmpeg's libraries, no subprocess).
 
-Why it is faster than the OpenCV path for the same exactness: frames are counted from
-the demuxed packets (no decoding), then one decode pass converts only the wanted frames
-to RGB; at the end the decoded count is compared with the packet count, and only when
-they differ (packed B-frames in old AVIs, a cut-short stream) is the clip sampled again
-with the true count. Intra-only codecs (MJPEG) decode only the wanted packets.
+Why it is faster than the OpenCV path for the same exactness: the frame count is taken
+from the container (or, when it has none, as in Matroska, from the demuxed packets,
+which costs no decoding), then one decode pass converts only the wanted frames to RGB;
+at the end the decoded count is compared with that count, and only when they differ
+(AVIs that over-report, a cut-short stream) is the clip sampled again with the true
+count. Intra-only codecs (MJPEG) decode only the wanted packets.
 """
 
 from __future__ import annotations
@@ -38,11 +39,14 @@ def _open(path: Path):
     return container, stream
 
 
-def _packet_count(path: Path) -> int:
+def _claimed_count(path: Path) -> int:
+    """The container's frame count, else the number of video packets (demuxed, not decoded)."""
     import av
 
     container, stream = _open(path)
     try:
+        if stream.frames > 0:
+            return stream.frames
         return sum(1 for p in container.demux(stream) if p.size > 0)
     except av.error.FFmpegError as err:
         raise DecodeError(path, f"demuxing failed: {err}") from None
@@ -56,13 +60,19 @@ def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> 
         raise DecodeError(path, "file not found")
     if path.stat().st_size == 0:
         raise DecodeError(path, "empty file (0 bytes)")
-    packets = _packet_count(path)
-    if packets == 0:
+    claimed = _claimed_count(path)
+    if claimed == 0:
         raise DecodeError(path, "no video packets")
-    views, picked, info = _decode(path, cfg, offsets, packets)
-    if info.decoded_frames != packets:  # the packet count was wrong: sample again, exactly
-        views, picked, info = _decode(path, cfg, offsets, info.decoded_frames, info)
-    return [SampledClip(np.stack([picked[i] for i in idx]), idx, info) for idx in views]
+    count, known = claimed, None
+    for _ in range(3):
+        views, picked, info = _decode(path, cfg, offsets, count, known)
+        if info.decoded_frames == count:
+            return [SampledClip(np.stack([picked[i] for i in idx]), idx, info) for idx in views]
+        # The claim was wrong (or a damaged packet ended the stream): sample again with
+        # what really decoded; a second pass stops there.
+        count, known = info.decoded_frames, info
+    raise DecodeError(path, f"the frame count changes between decode passes (the container "
+                            f"claims {claimed}, the last pass decoded {count})")
 
 
 def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int,
@@ -80,12 +90,14 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int,
     try:
         if ctx.codec.intra_only and known is None:
             # Every packet is a whole frame: decode only the wanted ones.
-            for index, packet in enumerate(p for p in container.demux(stream) if p.size > 0):
-                if index in wanted:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                if decoded in wanted:
                     for frame in ctx.decode(packet):
-                        picked[index] = fit_square(frame.to_ndarray(format="rgb24"), cfg.size,
-                                                   cfg.resize)
-            decoded = count
+                        picked[decoded] = fit_square(frame.to_ndarray(format="rgb24"), cfg.size,
+                                                     cfg.resize)
+                decoded += 1  # one packet, one frame: the count check below still holds
         else:
             for frame in container.decode(stream):
                 if known is not None and decoded >= count:
@@ -95,13 +107,13 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int,
                                                  cfg.resize)
                 decoded += 1
     except av.error.FFmpegError as err:
-        if decoded == 0 or known is not None:
-            raise DecodeError(path, f"decoding failed at frame {decoded}: {err}") from None
+        if decoded == 0:
+            raise DecodeError(path, f"decoding failed at the first frame: {err}") from None
         # Cut short mid-stream: what decoded is the clip; the caller samples it again.
     finally:
         container.close()
     if decoded == 0:
-        raise DecodeError(path, f"no frame could be decoded (container has {count} packets)")
+        raise DecodeError(path, f"no frame could be decoded (the container claims {count})")
     missing = wanted - picked.keys()
     if missing and decoded == count:
         raise DecodeError(path, f"frames {sorted(missing)[:5]} were not decoded")
