@@ -18,7 +18,7 @@ import numpy as np
 from vidops.config import ExtractConfig
 from vidops.video.decode import ClipProbe, DecodeError, SampledClip
 from vidops.video.sampling import uniform_indices
-from vidops.video.transforms import fit_square
+from vidops.video.transforms import place, scaled_size
 
 
 def _open(path: Path):
@@ -39,7 +39,7 @@ def _open(path: Path):
     return container, stream
 
 
-def _claimed_count(path: Path) -> int:
+def _container_count(path: Path) -> int:
     """The container's frame count, else the number of video packets (demuxed, not decoded)."""
     import av
 
@@ -47,7 +47,10 @@ def _claimed_count(path: Path) -> int:
     try:
         if stream.frames > 0:
             return stream.frames
-        return sum(1 for p in container.demux(stream) if p.size > 0)
+        packets = sum(1 for p in container.demux(stream) if p.size > 0)
+        if packets == 0:
+            raise DecodeError(path, "no video packets")
+        return packets
     except av.error.FFmpegError as err:
         raise DecodeError(path, f"demuxing failed: {err}") from None
     finally:
@@ -60,12 +63,11 @@ def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> 
         raise DecodeError(path, "file not found")
     if path.stat().st_size == 0:
         raise DecodeError(path, "empty file (0 bytes)")
-    claimed = _claimed_count(path)
-    if claimed == 0:
-        raise DecodeError(path, "no video packets")
-    count, known = claimed, None
+    claimed: int | None = None
+    count, known = None, None
     for _ in range(3):
-        views, picked, info = _decode(path, cfg, offsets, count, known)
+        views, picked, info, count = _decode(path, cfg, offsets, count, known)
+        claimed = claimed or count
         if info.decoded_frames == count:
             return [SampledClip(np.stack([picked[i] for i in idx]), idx, info) for idx in views]
         # The claim was wrong (or a damaged packet ended the stream): sample again with
@@ -75,16 +77,33 @@ def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> 
                             f"claims {claimed}, the last pass decoded {count})")
 
 
-def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int,
+def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int | None,
             known: ClipProbe | None = None
-            ) -> tuple[list[list[int]], dict[int, np.ndarray], ClipProbe]:
+            ) -> tuple[list[list[int]], dict[int, np.ndarray], ClipProbe, int]:
+    """One decode pass for the frames ``count`` implies; ``None``: the container's count."""
     import av
 
+    container, stream = _open(path)
+    if count is None:
+        count = stream.frames
+        if count <= 0:  # no count in the container (Matroska, raw streams): demux for one
+            container.close()
+            count = _container_count(path)
+            container, stream = _open(path)
     views = [uniform_indices(count, cfg.num_frames, o) for o in offsets]
     wanted = set().union(*views)
     picked: dict[int, np.ndarray] = {}
-    container, stream = _open(path)
     ctx = stream.codec_context
+    width, height = scaled_size(ctx.width, ctx.height, cfg.size, cfg.resize)
+    reformatter = av.video.reformatter.VideoReformatter()  # one scaler context per clip
+
+    def convert(frame) -> np.ndarray:
+        # libswscale scales and converts to RGB in one step, at the small size: 0.7 ms
+        # for a 720p frame, against 8.6 ms for RGB at full size plus cv2.resize.
+        small = reformatter.reformat(frame, width=width, height=height, format="rgb24",
+                                     interpolation="AREA")
+        return place(small.to_ndarray(), cfg.size, cfg.resize)
+
     rate = stream.average_rate or stream.guessed_rate or Fraction(0)
     decoded = 0
     try:
@@ -95,16 +114,14 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int,
                     continue
                 if decoded in wanted:
                     for frame in ctx.decode(packet):
-                        picked[decoded] = fit_square(frame.to_ndarray(format="rgb24"), cfg.size,
-                                                     cfg.resize)
+                        picked[decoded] = convert(frame)
                 decoded += 1  # one packet, one frame: the count check below still holds
         else:
             for frame in container.decode(stream):
                 if known is not None and decoded >= count:
                     break  # second pass: the first one found where the stream really ends
                 if decoded in wanted:
-                    picked[decoded] = fit_square(frame.to_ndarray(format="rgb24"), cfg.size,
-                                                 cfg.resize)
+                    picked[decoded] = convert(frame)
                 decoded += 1
     except av.error.FFmpegError as err:
         if decoded == 0:
@@ -118,4 +135,4 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int,
     if missing and decoded == count:
         raise DecodeError(path, f"frames {sorted(missing)[:5]} were not decoded")
     info = ClipProbe(decoded, max(stream.frames, 0), float(rate), ctx.width, ctx.height, ctx.name)
-    return views, picked, info
+    return views, picked, info, count

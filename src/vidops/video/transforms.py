@@ -17,11 +17,21 @@ def fit_square(frame: np.ndarray, size: int, mode: Literal["crop", "pad"]) -> np
     shape difference.
     """
     h, w = frame.shape[:2]
-    scale = size / min(h, w) if mode == "crop" else size / max(h, w)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    new_w, new_h = scaled_size(w, h, size, mode)
     # INTER_AREA averages the pixels that shrink together; it does not alias on downscaling.
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(frame, (new_w, new_h), interpolation=interp)
+    interp = cv2.INTER_AREA if new_w < w else cv2.INTER_LINEAR
+    return place(cv2.resize(frame, (new_w, new_h), interpolation=interp), size, mode)
+
+
+def scaled_size(w: int, h: int, size: int, mode: Literal["crop", "pad"]) -> tuple[int, int]:
+    """``(width, height)`` a frame is scaled to before :func:`place` crops or pads it."""
+    scale = size / min(h, w) if mode == "crop" else size / max(h, w)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def place(resized: np.ndarray, size: int, mode: Literal["crop", "pad"]) -> np.ndarray:
+    """Centre-crop or letterbox a frame already scaled to :func:`scaled_size`."""
+    new_h, new_w = resized.shape[:2]
     if mode == "crop":
         top, left = (new_h - size) // 2, (new_w - size) // 2
         return np.ascontiguousarray(resized[top : top + size, left : left + size])
