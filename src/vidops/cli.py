@@ -128,6 +128,10 @@ def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifes
     typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
                f"{len(result.failed)} failed, {result.removed} stale files removed "
                f"({result.workers} worker{'s' if result.workers != 1 else ''})")
+    if result.short:
+        cfg = load_params(params).extract
+        typer.echo(f"  {result.short} clips shorter than the sampler needs: "
+                   f"extract.short_clip {cfg.short_clip}")
     for line in result.failed:
         typer.secho(f"  cannot decode {line}", err=True, fg="yellow")
 

@@ -49,11 +49,18 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    num_frames: int = 8  # T frames sampled uniformly over the whole clip
+    num_frames: int = 8  # T frames per clip
+    sampling: Literal["uniform", "segment", "dense"] = "uniform"  # see video/sampling.py
+    stride: int = 2  # dense: frames between two sampled ones
+    short_clip: Literal["stretch", "repeat_last", "loop", "reject"] = "stretch"  # fewer frames than needed
     size: int = 64  # output frames are size x size pixels
     resize: Literal["crop", "pad"] = "crop"  # crop: short side + centre crop; pad: letterbox
     decoder: Literal["auto", "pyav", "opencv"] = "auto"  # auto: PyAV, OpenCV when PyAV fails on a file
     workers: int = 0  # processes decoding clips in parallel; 0: one per CPU core (at most 8)
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1 or self.size < 8 or self.stride < 1 or self.workers < 0:
+            raise ConfigError("extract: num_frames >= 1, size >= 8, stride >= 1, workers >= 0")
 
 
 @dataclass(frozen=True)

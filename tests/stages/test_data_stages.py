@@ -225,3 +225,21 @@ def test_metadata_leak_check_is_quiet_on_clean_data(tmp_path, raw):
     _, _, _, report = _pipeline(tmp_path, raw)
     (leak,) = [r for r in report["rules"] if r["rule"] == "metadata_leak"]
     assert leak["passed"], leak
+
+
+def test_short_clips_are_counted_and_rejected_ones_recorded(tmp_path, raw):
+    import dataclasses
+
+    manifest = tmp_path / "manifest.csv"
+    run_ingest(PINNED, raw, manifest)
+    # The tiny clips have 10 to 14 frames: with T=12 some are short.
+    long_t = dataclasses.replace(FRAMES, num_frames=12, workers=1)
+    stretched = run_extract(long_t, manifest, tmp_path / "a", progress=False)
+    assert stretched.short > 0 and stretched.failed == []
+    rejected = run_extract(dataclasses.replace(long_t, short_clip="reject"), manifest,
+                           tmp_path / "b", progress=False)
+    assert len(rejected.failed) == stretched.short and rejected.short == 0
+    assert all("too short" in line and "extract.short_clip: reject" in line
+               for line in rejected.failed)
+    rows = read_frame_index(tmp_path / "b" / "index.csv")
+    assert len(rows) == 24 and sum(not r.frames_file for r in rows) == stretched.short

@@ -136,3 +136,24 @@ def test_avi_whose_header_claims_more_frames_than_decode(numbered_video, tmp_pat
     assert clip.probe.header_frames == 60 and 10 < clip.probe.decoded_frames < 40
     assert [read_number(f) for f in clip.frames] == clip.indices
     assert clip.indices[-1] >= clip.probe.decoded_frames - clip.probe.decoded_frames // 8 - 1
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("fourcc, suffix", [("H264", ".mp4"), ("mp4v", ".avi")])
+def test_dense_sampling_is_exact(numbered_video, decoder, fourcc, suffix):
+    path = numbered_video(90, fourcc, suffix)
+    cfg = ExtractConfig(num_frames=8, size=64, resize="pad", sampling="dense", stride=3,
+                        decoder=decoder)
+    clip = sample_clip(path, cfg)
+    assert clip.indices == [34, 37, 40, 43, 46, 49, 52, 55]
+    assert [read_number(f) for f in clip.frames] == clip.indices
+
+
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_short_clip_rejected_with_the_reason(numbered_video, decoder):
+    path = numbered_video(5, "H264", ".mp4", name="five")
+    with pytest.raises(DecodeError, match=r"five_H264\.mp4: too short: 5 frames, fewer than the 8"):
+        sample_clip(path, ExtractConfig(num_frames=8, short_clip="reject", decoder=decoder))
+    looped = sample_clip(path, ExtractConfig(num_frames=8, size=64, resize="pad",
+                                             short_clip="loop", decoder=decoder))
+    assert [read_number(f) for f in looped.frames] == [0, 1, 2, 3, 4, 0, 1, 2]

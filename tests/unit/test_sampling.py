@@ -34,3 +34,53 @@ def test_offsets_shift_every_frame_within_its_segment():
 def test_offset_out_of_range_fails():
     with pytest.raises(ValueError, match="offset"):
         uniform_indices(10, 2, offset=1.0)
+
+
+from vidops.config import ConfigError, ExtractConfig  # noqa: E402
+from vidops.video.sampling import (  # noqa: E402
+    ShortClip,
+    dense_indices,
+    frames_needed,
+    sample_indices,
+    segment_indices,
+)
+
+
+def test_dense_takes_consecutive_frames_at_the_stride_centred():
+    assert dense_indices(100, 4, 3) == [45, 48, 51, 54]  # span 10, centred in 100
+    assert dense_indices(100, 4, 3, offset=0.0) == [0, 3, 6, 9]
+    assert dense_indices(100, 4, 3, offset=0.999) == [90, 93, 96, 99]
+
+
+def test_segment_offsets_are_per_segment():
+    assert segment_indices(80, [0.0, 0.5, 0.9, 0.1]) == [0, 30, 58, 62]  # segments of 20
+
+
+@pytest.mark.parametrize(("policy", "sampling", "expected"), [
+    ("stretch", "uniform", [0, 0, 1, 1, 2, 2]),
+    ("repeat_last", "uniform", [0, 1, 2, 2, 2, 2]),
+    ("loop", "uniform", [0, 1, 2, 0, 1, 2]),
+    ("repeat_last", "dense", [0, 2, 2, 2, 2, 2]),  # stride 2 in a 3-frame clip
+    ("loop", "dense", [0, 2, 1, 0, 2, 1]),
+])
+def test_short_clip_policies(policy, sampling, expected):
+    cfg = ExtractConfig(num_frames=6, sampling=sampling, stride=2, short_clip=policy)
+    assert sample_indices(3, cfg) == expected
+
+
+def test_short_clip_reject_says_how_short():
+    cfg = ExtractConfig(num_frames=6, sampling="dense", stride=2, short_clip="reject")
+    assert frames_needed(cfg) == 11
+    with pytest.raises(ShortClip, match="10 frames, fewer than the 11"):
+        sample_indices(10, cfg)
+    assert sample_indices(11, cfg) == [0, 2, 4, 6, 8, 10]
+
+
+def test_uniform_and_segment_extract_the_same_centred_frames():
+    assert (sample_indices(80, ExtractConfig(num_frames=8, sampling="segment"))
+            == sample_indices(80, ExtractConfig(num_frames=8)) == uniform_indices(80, 8))
+
+
+def test_impossible_extract_params_fail_at_load():
+    with pytest.raises(ConfigError, match="stride"):
+        ExtractConfig(stride=0)

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from vidops.config import ExtractConfig
 from vidops.manifest import FrameRecord, read_frame_index, read_manifest, write_records
 from vidops.video.decode import DecodeError, content_stats, sample_clip
+from vidops.video.sampling import frames_needed
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class ExtractResult:
     failed: list[str]  # "path: reason" of every clip that did not decode
     removed: int  # frame files of clips no longer in the manifest
     workers: int = 1  # processes that decoded
+    short: int = 0  # clips with fewer frames than the sampler needs (extract.short_clip applied)
 
 
 def fingerprint(cfg: ExtractConfig) -> str:
@@ -80,7 +82,12 @@ def run_extract(cfg: ExtractConfig, manifest_path: Path, frames_dir: Path,
     write_records(frames_dir / INDEX, list(rows.values()), FrameRecord)
     (frames_dir / FINGERPRINT).write_text(
         json.dumps({"fingerprint": fingerprint(cfg), **dataclasses.asdict(cfg)}, indent=2) + "\n")
-    return ExtractResult(len(clips), decoded, reused, failed, removed, workers)
+    needed = frames_needed(cfg)
+    short = sum(1 for r in rows.values() if 0 < r.decoded_frames < needed)
+    if short:
+        log.info("%d clips have fewer than %d frames: extract.short_clip %s", short, needed,
+                 cfg.short_clip)
+    return ExtractResult(len(clips), decoded, reused, failed, removed, workers, short)
 
 
 def worker_count(cfg: ExtractConfig) -> int:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vidops.config import ExtractConfig
-from vidops.video.sampling import uniform_indices
+from vidops.video.sampling import ShortClip, sample_indices
 from vidops.video.transforms import fit_square
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,10 @@ def sample_views_opencv(path: Path | str, cfg: ExtractConfig,
     """OpenCV: a count pass (``grab`` every frame), then a pass that converts only the wanted."""
     path = Path(path)
     info = probe(path)
-    views = [uniform_indices(info.decoded_frames, cfg.num_frames, o) for o in offsets]
+    try:
+        views = [sample_indices(info.decoded_frames, cfg, o) for o in offsets]
+    except ShortClip as err:
+        raise DecodeError(path, f"too short: {err}") from None
     wanted = set().union(*views)
     picked: dict[int, np.ndarray] = {}
     cap = _open(path)

@@ -17,7 +17,7 @@ import numpy as np
 
 from vidops.config import ExtractConfig
 from vidops.video.decode import ClipProbe, DecodeError, SampledClip
-from vidops.video.sampling import uniform_indices
+from vidops.video.sampling import ShortClip, sample_indices
 from vidops.video.transforms import place, scaled_size
 
 
@@ -69,6 +69,11 @@ def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> 
         views, picked, info, count = _decode(path, cfg, offsets, count, known)
         claimed = claimed or count
         if info.decoded_frames == count:
+            if views is None:  # too short to sample, and the count is now verified
+                try:
+                    sample_indices(count, cfg)
+                except ShortClip as err:
+                    raise DecodeError(path, f"too short: {err}") from None
             return [SampledClip(np.stack([picked[i] for i in idx]), idx, info) for idx in views]
         # The claim was wrong (or a damaged packet ended the stream): sample again with
         # what really decoded; a second pass stops there.
@@ -90,8 +95,13 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int | N
             container.close()
             count = _container_count(path)
             container, stream = _open(path)
-    views = [uniform_indices(count, cfg.num_frames, o) for o in offsets]
-    wanted = set().union(*views)
+    try:
+        views: list[list[int]] | None = [sample_indices(count, cfg, o) for o in offsets]
+    except ShortClip as err:
+        if known is not None:
+            raise DecodeError(path, f"too short: {err}") from None
+        views = None  # the count is not verified yet: decode to count, then decide
+    wanted = set().union(*views) if views else set()
     picked: dict[int, np.ndarray] = {}
     ctx = stream.codec_context
     width, height = scaled_size(ctx.width, ctx.height, cfg.size, cfg.resize)
