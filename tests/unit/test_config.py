@@ -15,19 +15,6 @@ def test_repo_params_load_into_every_section():
     assert params.model.candidates == ("motion_linear", "cnn_lstm")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("model:\n  candidates: [motion_linear, transformer]\n", "not one of"),
-    ("model:\n  arch: auto\n  candidates: []\n", "candidates is empty"),
-    ("model:\n  diff_gap: 0\n", "diff_gap"),
-    ("model:\n  motion_threshold: 2\n", "motion_threshold"),
-])
-def test_model_section_is_checked(tmp_path, text, message):
-    path = tmp_path / "params.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
-        load_params(path)
-
-
 @pytest.mark.parametrize("section", ["paths", "ingest", "extract", "validate", "model", "train",
                                      "evaluate", "register"])
 def test_repo_params_have_every_section(section):
@@ -56,8 +43,13 @@ def test_unknown_section_is_refused(tmp_path):
     ("train:\n  lr: fast\n", "expected float"),
     ("model:\n  arch: transformer\n", "not one of"),
     ("ingest:\n  extensions: .mp4\n", "expected a list"),
+    ("model:\n  candidates: [motion_linear, transformer]\n", "not one of"),
+    ("model:\n  arch: auto\n  candidates: []\n", "candidates is empty"),
+    ("model:\n  diff_gap: 0\n", "diff_gap"),
+    ("model:\n  motion_threshold: 2\n", "motion_threshold"),
+    ("extract:\n  stride: 0\n", "stride"),
 ])
-def test_wrong_types_are_refused(tmp_path, text, message):
+def test_wrong_types_and_values_are_refused(tmp_path, text, message):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
