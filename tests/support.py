@@ -161,3 +161,14 @@ def stop_group(process: subprocess.Popen | None) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def extract_or_crash(cfg, path, cid, frames_dir):
+    """Like extract's per-clip work, but kills its process on files named crash*: a segfault."""
+    import os
+
+    from vidops.stages.extract import _extract_one
+
+    if path.name.startswith("crash"):
+        os._exit(139)
+    return _extract_one(cfg, path, cid, frames_dir)

@@ -243,3 +243,24 @@ def test_short_clips_are_counted_and_rejected_ones_recorded(tmp_path, raw):
                for line in rejected.failed)
     rows = read_frame_index(tmp_path / "b" / "index.csv")
     assert len(rows) == 24 and sum(not r.frames_file for r in rows) == stretched.short
+
+
+def test_a_decoder_crash_costs_one_clip_not_the_stage(tmp_path, source):
+    """A worker process dies on one file: that file gets a row saying so, the rest extract."""
+    from types import SimpleNamespace
+
+    from support import extract_or_crash
+    from vidops.stages.extract import _decode_all
+
+    files = sorted(source.glob("*/*.mp4"))[:6]
+    crash = tmp_path / "crash.mp4"
+    shutil.copy(files[0], crash)
+    todo = [SimpleNamespace(clip_id=f"c{i}", path=str(p)) for i, p in enumerate([*files, crash])]
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rows = list(_decode_all(FRAMES, todo, frames, workers=2, progress=False,
+                            work=extract_or_crash))
+    assert sorted(r.clip_id for r in rows) == sorted(c.clip_id for c in todo)  # nothing lost
+    (crashed,) = [r for r in rows if r.decode_error]
+    assert crashed.path.endswith("crash.mp4") and "crashed its process" in crashed.decode_error
+    assert all((frames / r.frames_file).is_file() for r in rows if not r.decode_error)

@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,30 +95,73 @@ def worker_count(cfg: ExtractConfig) -> int:
     return cfg.workers if cfg.workers > 0 else min(8, os.cpu_count() or 1)
 
 
-def _decode_all(cfg: ExtractConfig, todo: list, frames_dir: Path, workers: int, progress: bool):
-    """Index rows of ``todo`` as they finish, in this process or in a pool of ``workers``."""
+def _decode_all(cfg: ExtractConfig, todo: list, frames_dir: Path, workers: int, progress: bool,
+                work=None):
+    """Index rows of ``todo`` as they finish, in this process or in a pool of ``workers``.
+
+    A decoder that crashes its process (FFmpeg and OpenCV are C code) breaks the pool;
+    the clips it left are then decoded one at a time in a fresh one-worker pool, so the
+    clip that crashes it again gets an index row saying so and the rest are extracted.
+    ``work``: the per-clip function (tests pass one that crashes on purpose).
+    """
+    work = work or _extract_one
     bar = tqdm(total=len(todo), desc="extract", unit="clip", disable=not progress)
     if workers <= 1:
         for clip in todo:
-            yield _extract_one(cfg, Path(clip.path), clip.clip_id, frames_dir)
+            yield work(cfg, Path(clip.path), clip.clip_id, frames_dir)
             bar.update()
-    else:
-        # spawn: the parent may hold threads (tqdm, MLflow) that fork would copy mid-state.
-        with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=256,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_extract_one, cfg, Path(c.path), c.clip_id, frames_dir)
-                       for c in todo]
+        bar.close()
+        return
+    done: set[str] = set()
+    try:
+        with _pool(workers) as pool:
+            futures = {pool.submit(work, cfg, Path(c.path), c.clip_id, frames_dir): c for c in todo}
             for future in as_completed(futures):
-                yield future.result()
+                row = future.result()
+                done.add(row.clip_id)
+                yield row
                 bar.update()
+    except BrokenProcessPool:
+        left = [c for c in todo if c.clip_id not in done]
+        log.warning("a decoder crashed its worker process; decoding the %d clips left one at "
+                    "a time to find the one that does it", len(left))
+        for row in _isolated(cfg, left, frames_dir, work):
+            yield row
+            bar.update()
     bar.close()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # spawn: the parent may hold threads (tqdm, MLflow) that fork would copy mid-state;
+    # recycling workers bounds what a leaking decoder can accumulate.
+    return ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=256,
+                               mp_context=multiprocessing.get_context("spawn"))
+
+
+def _isolated(cfg: ExtractConfig, clips: list, frames_dir: Path, work):
+    pool = None
+    for clip in clips:
+        pool = pool or _pool(1)
+        try:
+            yield pool.submit(work, cfg, Path(clip.path), clip.clip_id, frames_dir).result()
+        except BrokenProcessPool:
+            pool.shutdown(wait=False)
+            pool = None
+            yield _failed_row(clip.clip_id, Path(clip.path),
+                              "the decoder crashed its process on this file")
+    if pool is not None:
+        pool.shutdown()
+
+
+def _failed_row(cid: str, path: Path, reason: str) -> FrameRecord:
+    return FrameRecord(cid, path.as_posix(), "", 0, 0, 0.0, 0, 0, 0.0, "", 0.0, 0.0, reason)
 
 
 def _extract_one(cfg: ExtractConfig, path: Path, cid: str, frames_dir: Path) -> FrameRecord:
     try:
         clip = sample_clip(path, cfg)
     except DecodeError as err:
-        return FrameRecord(cid, path.as_posix(), "", 0, 0, 0.0, 0, 0, 0.0, "", 0.0, 0.0, err.reason)
+        return _failed_row(cid, path, err.reason)
     name = f"{cid}.npy"
     _save_atomic(frames_dir / name, clip.frames)
     p = clip.probe
