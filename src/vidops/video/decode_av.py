@@ -84,8 +84,12 @@ def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> 
 
 def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int | None,
             known: ClipProbe | None = None
-            ) -> tuple[list[list[int]], dict[int, np.ndarray], ClipProbe, int]:
-    """One decode pass for the frames ``count`` implies; ``None``: the container's count."""
+            ) -> tuple[list[list[int]] | None, dict[int, np.ndarray], ClipProbe, int]:
+    """One decode pass for the frames ``count`` implies; ``None``: the container's count.
+
+    Returns the views (``None`` when the clip is too short for them), the frames picked,
+    what decoding found, and the count the views were computed for.
+    """
     import av
 
     container, stream = _open(path)
@@ -99,6 +103,7 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int | N
         views: list[list[int]] | None = [sample_indices(count, cfg, o) for o in offsets]
     except ShortClip as err:
         if known is not None:
+            container.close()
             raise DecodeError(path, f"too short: {err}") from None
         views = None  # the count is not verified yet: decode to count, then decide
     wanted = set().union(*views) if views else set()
