@@ -165,17 +165,38 @@ def train(manifest: Path = _path(P.manifest, "manifest CSV"),
           selection_plot: Path = _path(P.selection_plot, "model-selection PNG to write"),
           params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage train: choose the architecture (auto), fit on train, best epoch on val macro F1."""
+    with _known_errors():
+        cfg = load_params(params)
+    if cfg.train.processes > 1 and "LOCAL_RANK" not in os.environ:
+        _relaunch_under_torchrun(cfg.train.processes)
     from vidops.stages.train import run_train
 
     with _known_errors():
-        cfg = load_params(params)
         result = run_train(cfg.model, cfg.train, cfg.extract, manifest, frames, validation,
                            model, log, curves, selection, selection_plot)
+    if result is None:  # a DDP rank other than 0: rank 0 reports
+        return
     for cand in result.selection.candidates:
         scored = f"mean macro F1 {cand.mean_f1:.3f}" if cand.mean_f1 is not None else cand.status
         typer.echo(f"  cv {cand.arch}: {scored} over {len(cand.fold_f1)} folds ({cand.seconds:.0f} s)")
-    typer.echo(f"trained {result.arch} on {result.device}: best epoch {result.best_epoch}, "
+    if result.resumed_from:
+        typer.echo(f"resumed from the checkpoint of epoch {result.resumed_from}")
+    where = f"{result.processes} processes on {result.device}" if result.processes > 1 else result.device
+    typer.echo(f"trained {result.arch} on {where}: best epoch {result.best_epoch}, "
                f"val macro F1 {result.best_val_f1:.3f}; MLflow run {result.run_id}")
+
+
+def _relaunch_under_torchrun(processes: int) -> None:
+    """``train.processes: N``: the same command as N DDP processes on this machine.
+
+    Multi-node runs start ``torchrun`` themselves (with their rendezvous arguments) and
+    call ``vidops train``; LOCAL_RANK then tells this command it is already a rank.
+    """
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={processes}", "-m", "vidops.cli", *sys.argv[1:]]
+    raise typer.Exit(subprocess.call(cmd))
 
 
 @app.command()

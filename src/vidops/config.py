@@ -57,10 +57,13 @@ class ExtractConfig:
     resize: Literal["crop", "pad"] = "crop"  # crop: short side + centre crop; pad: letterbox
     decoder: Literal["auto", "pyav", "opencv"] = "auto"  # auto: PyAV, OpenCV when PyAV fails on a file
     workers: int = 0  # processes decoding clips in parallel; 0: one per CPU core (at most 8)
+    train_views: int = 0  # extra temporally jittered views per clip for training (same decode pass)
 
     def __post_init__(self) -> None:
-        if self.num_frames < 1 or self.size < 8 or self.stride < 1 or self.workers < 0:
-            raise ConfigError("extract: num_frames >= 1, size >= 8, stride >= 1, workers >= 0")
+        if (self.num_frames < 1 or self.size < 8 or self.stride < 1 or self.workers < 0
+                or self.train_views < 0):
+            raise ConfigError("extract: num_frames >= 1, size >= 8, stride >= 1, workers >= 0, "
+                              "train_views >= 0")
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,14 @@ class ValidateConfig:
     metadata_leak_margin: float = 0.5  # warn when metadata alone scores this far from chance to 1
 
 
-Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear"]
+Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18", "r2plus1d_18"]
+NEURAL_3D = ("r3d_18", "mc3_18", "r2plus1d_18")  # torchvision's 3D CNNs
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: Literal["auto", "cnn_lstm", "cnn_pool", "motion_linear"] = "auto"  # auto: see candidates
+    arch: Literal["auto", "cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18",
+                  "r2plus1d_18"] = "auto"  # auto: see candidates
     candidates: tuple[Arch, ...] = ("motion_linear", "cnn_lstm")  # what auto chooses among, cheap first
     width: int = 16  # channels of the first conv block; doubles per block
     hidden: int = 64  # LSTM hidden size (cnn_lstm)
@@ -98,8 +103,12 @@ class ModelConfig:
     motion_threshold: float = 0.06  # motion_linear: grey-level change (0-1) that counts as motion
     motion_segments: int = 2  # motion_linear: motion-energy images of this many time segments
     motion_c: float = 0.1  # motion_linear: inverse L2 strength of the logistic regression
+    pretrained_weights: str = ""  # local state dict to start from (never downloaded); "" = random
 
     def __post_init__(self) -> None:
+        if self.pretrained_weights and self.arch in ("auto", "motion_linear"):
+            raise ConfigError(f"model.pretrained_weights needs one neural model.arch "
+                              f"(cnn_lstm, cnn_pool, r3d_18, mc3_18, r2plus1d_18), got {self.arch}")
         if self.diff_gap < 1:
             raise ConfigError(f"model.diff_gap must be at least 1, got {self.diff_gap}")
         if not 0 < self.motion_threshold < 1:
@@ -111,6 +120,20 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Training views only; evaluation and serving always see the deterministic view."""
+
+    temporal_jitter: bool = True  # draw each epoch's view among extract.train_views (if > 0)
+    crop_scale: float = 1.0  # random resized crop keeps at least this share of the area (1: off)
+    flip: bool = False  # mirror left-right; only when a mirrored clip keeps its label
+    color: float = 0.0  # brightness, contrast and saturation jitter strength (0: off)
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.crop_scale <= 1.0 or not 0.0 <= self.color < 1.0:
+            raise ConfigError("train.augment: crop_scale in [0.05, 1], color in [0, 1)")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30  # passes over the training split
     batch_size: int = 8  # clips per step
@@ -118,12 +141,23 @@ class TrainConfig:
     weight_decay: float = 1e-4  # AdamW weight decay
     seed: int = 0  # seeds torch, numpy and the data order
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
-    num_workers: int = 0  # DataLoader workers; frames are small .npy files
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 or fp16 on CUDA, off on CPU
+    channels_last: bool = True  # 3D CNNs in NDHWC memory layout (tensor-core friendly)
+    compile: bool = False  # torch.compile the model (minutes of compiling; pays off on long runs)
+    num_workers: int = -1  # DataLoader processes; -1: sized from the machine (0 on the CPU)
+    processes: int = 1  # DDP processes on this machine (torchrun); >1 relaunches under torchrun
+    checkpoint_dir: str = ".vidops/checkpoints"  # one checkpoint per epoch, outside DVC's outputs
+    resume: bool = True  # continue an interrupted training of the same params and data
     patience: int = 10  # stop after this many epochs without a better val macro F1 (0: never)
     label_smoothing: float = 0.0  # cross-entropy label smoothing (0.1 cost 0.17 test F1 on the demo)
     cv_folds: int = 3  # model.arch auto: group-aware folds over train + val (fewer if fewer groups)
     select_budget_s: float = 1200.0  # model.arch auto: candidates after this many seconds are skipped
     experiment: str = "vidops"  # MLflow experiment that holds one run per training
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.processes < 1 or self.num_workers < -1:
+            raise ConfigError("train: epochs, batch_size and processes >= 1, num_workers >= -1")
 
 
 @dataclass(frozen=True)
@@ -229,5 +263,11 @@ def _scalar(hint: Any, value: Any, where: str) -> Any:
 
 
 def section_dict(section: Any) -> dict[str, Any]:
-    """A section as a flat dict, for logging params to MLflow and fingerprints."""
-    return dataclasses.asdict(section)
+    """A section as a flat dict (nested sections as ``outer.inner``), for MLflow params."""
+    flat: dict[str, Any] = {}
+    for key, value in dataclasses.asdict(section).items():
+        if isinstance(value, dict) and dataclasses.is_dataclass(getattr(section, key)):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat

@@ -1,8 +1,14 @@
 """Fit one architecture on one train/val pair of clip lists: used by train and by model selection.
 
-Neural models: AdamW with a one-cycle schedule, label smoothing, early stopping on
-validation macro F1, best epoch kept. The motion model: features once, a logistic
+Neural models: AdamW with a one-cycle schedule, optional mixed precision, channels-last
+3D convolutions, ``torch.compile`` and DistributedDataParallel; early stopping on
+validation macro F1 with the best epoch kept; a checkpoint after every epoch from which
+a killed run resumes to the same result. The motion model: features once, a logistic
 regression fitted by scikit-learn (one "epoch"). Both return the same history rows.
+
+Reproducibility: every epoch reseeds dropout, the shuffle, the view choice and the
+augmentation from ``(train.seed, epoch)``, so an epoch computes the same thing whether
+it follows the previous one in the same process or a resume from its checkpoint.
 """
 
 from __future__ import annotations
@@ -12,20 +18,27 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from vidops.augment import augment
+from vidops.checkpoint import Checkpoints
 from vidops.clip_dataset import FramesDataset, UsableClip
-from vidops.config import ModelConfig, TrainConfig
+from vidops.config import NEURAL_3D, ModelConfig, TrainConfig
+from vidops.devices import TrainingDevice
+from vidops.distributed import DistEnv, all_sum, broadcast
 from vidops.models import build_model
 from vidops.models.motion import MotionLinear, fit_linear_head
 
 log = logging.getLogger(__name__)
+
+PREFETCH = 4  # batches each loader process keeps ready: enough to hide a slow disk read
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,9 @@ class EpochStats:
     val_acc: float
     val_f1: float
     lr: float
-    seconds: float
+    seconds: float  # training and validation of this epoch
+    clips_per_s: float  # training throughput (all processes)
+    data_wait: float  # share of the training time spent waiting for the next batch
 
 
 @dataclass(frozen=True)
@@ -45,80 +60,164 @@ class FitResult:
     model: nn.Module  # with the kept epoch's weights, in eval mode
     history: list[EpochStats]
     kept: EpochStats  # the epoch whose weights ``model`` holds
+    resumed_from: int = 0  # the epoch a checkpoint brought back (0: started fresh)
 
 
 def fit(model_cfg: ModelConfig, cfg: TrainConfig, train: list[UsableClip], val: list[UsableClip],
-        classes: list[str], device: torch.device, progress: bool = True,
-        log_metrics: bool = True, keep_best: bool = True) -> FitResult:
+        classes: list[str], hw: TrainingDevice, progress: bool = True,
+        log_metrics: bool = True, keep_best: bool = True, checkpoints: Checkpoints | None = None,
+        env: DistEnv | None = None) -> FitResult:
     """Train ``model_cfg.arch`` on ``train``, score every epoch on ``val``.
 
     ``keep_best=False`` (cross-validation): no early stopping and the last epoch is kept,
     because choosing the epoch on a fold's held-out clips would inflate its score.
     """
+    env = env or DistEnv()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model = build_model(model_cfg, len(classes)).to(device)
+    model = build_model(model_cfg, len(classes)).to(hw.device)
     if isinstance(model, MotionLinear):
-        return _fit_motion(model, model_cfg, cfg, train, val, classes, device, log_metrics)
-    history, state = _fit_neural(model, cfg, train, val, classes, device, progress, log_metrics,
-                                 keep_best)
+        # One scikit-learn fit, no collectives: every rank does it, only rank 0 logs.
+        return _fit_motion(model, model_cfg, cfg, train, val, classes, hw.device,
+                           log_metrics and env.is_main)
+    if cfg.channels_last and model_cfg.arch in NEURAL_3D:
+        model = model.to(memory_format=torch.channels_last_3d)
+    loop = _NeuralLoop(model, cfg, train, val, classes, hw, env)
+    history, state, resumed = loop.run(progress and env.is_main, log_metrics and env.is_main,
+                                       keep_best, checkpoints if env.is_main else None)
     kept = max(history, key=lambda s: (s.val_f1, -s.val_loss)) if keep_best else history[-1]
     model.load_state_dict(state)
-    return FitResult(model.eval(), history, kept)
+    return FitResult(model.eval(), history, kept, resumed)
 
 
-def _fit_neural(model: nn.Module, cfg: TrainConfig, train: list[UsableClip], val: list[UsableClip],
-                classes: list[str], device: torch.device, progress: bool, log_metrics: bool,
-                keep_best: bool) -> tuple[list[EpochStats], dict[str, torch.Tensor]]:
-    import mlflow
+class _NeuralLoop:
+    def __init__(self, model: nn.Module, cfg: TrainConfig, train: list[UsableClip],
+                 val: list[UsableClip], classes: list[str], hw: TrainingDevice,
+                 env: DistEnv) -> None:
+        self.model, self.cfg, self.hw, self.env = model, cfg, hw, env
+        cuda = hw.device.type == "cuda"
+        self.dataset = FramesDataset(train, classes, jitter=cfg.augment.temporal_jitter,
+                                     seed=cfg.seed)
+        self.sampler = (DistributedSampler(self.dataset, env.world_size, env.rank, shuffle=True,
+                                           seed=cfg.seed) if env.active else None)
+        self.generator = torch.Generator()
+        # Loader processes are not persistent: each epoch's get the dataset's new epoch.
+        self.loader = DataLoader(self.dataset, batch_size=cfg.batch_size,
+                                 shuffle=self.sampler is None, sampler=self.sampler,
+                                 generator=self.generator, num_workers=hw.workers,
+                                 pin_memory=cuda, prefetch_factor=PREFETCH if hw.workers else None)
+        self.val_loader = DataLoader(FramesDataset(val, classes), batch_size=cfg.batch_size,
+                                     pin_memory=cuda)
+        net: nn.Module = model
+        if env.active:
+            from torch.nn.parallel import DistributedDataParallel
 
-    generator = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(FramesDataset(train, classes), batch_size=cfg.batch_size, shuffle=True,
-                        generator=generator, num_workers=cfg.num_workers,
-                        pin_memory=device.type == "cuda")
-    val_loader = DataLoader(FramesDataset(val, classes), batch_size=cfg.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * len(loader))
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    history: list[EpochStats] = []
-    best_f1, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
-    for epoch in range(1, cfg.epochs + 1):
+            net = DistributedDataParallel(model, device_ids=[hw.device] if cuda else None)
+        self.forward: Any = torch.compile(net) if cfg.compile else net
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * len(self.loader))
+        self.scaler = torch.amp.GradScaler(hw.device.type, enabled=hw.needs_scaler)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    def run(self, progress: bool, log_metrics: bool, keep_best: bool,
+            checkpoints: Checkpoints | None) -> tuple[list[EpochStats], dict[str, torch.Tensor], int]:
+        import mlflow
+
+        cfg, env = self.cfg, self.env
+        history: list[EpochStats] = []
+        best_f1, best_epoch = -1.0, 0
+        best_state = copy.deepcopy(self.model.state_dict())
+        start, stopped = 1, False
+        saved = broadcast(env, checkpoints.load() if checkpoints else None)
+        if saved is not None:
+            self._restore(saved)
+            history = [EpochStats(**row) for row in saved["history"]]
+            best_f1, best_epoch, best_state = saved["best_f1"], saved["best_epoch"], saved["best_state"]
+            start, stopped = saved["epoch"] + 1, saved["stopped"]
+            log.info("resuming from the checkpoint of epoch %d/%d", saved["epoch"], cfg.epochs)
+        for epoch in range(start, cfg.epochs + 1):
+            if stopped:
+                break
+            stats = self._epoch(epoch, progress)
+            history.append(stats)
+            log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_f1 %.3f (%.1f clips/s, "
+                     "data wait %.0f%%)", epoch, cfg.epochs, stats.train_loss, stats.val_loss,
+                     stats.val_f1, stats.clips_per_s, 100 * stats.data_wait)
+            if log_metrics:
+                mlflow.log_metrics({k: v for k, v in dataclasses.asdict(stats).items()
+                                    if k != "epoch"}, step=epoch)
+            if stats.val_f1 > best_f1:
+                best_f1, best_epoch = stats.val_f1, epoch
+                best_state = copy.deepcopy(self.model.state_dict())
+            stopped = bool(keep_best and cfg.patience and epoch - best_epoch >= cfg.patience)
+            if stopped:
+                log.info("early stop after epoch %d: no better val macro F1 since epoch %d",
+                         epoch, best_epoch)
+            if checkpoints:
+                checkpoints.save({
+                    "epoch": epoch, "stopped": stopped, "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                    "history": [dataclasses.asdict(s) for s in history],
+                    "best_f1": best_f1, "best_epoch": best_epoch, "best_state": best_state,
+                })
+        state = best_state if keep_best else copy.deepcopy(self.model.state_dict())
+        return history, state, start - 1
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+
+    def _epoch(self, epoch: int, progress: bool) -> EpochStats:
+        cfg, hw, env = self.cfg, self.hw, self.env
+        seed = cfg.seed * 100_003 + epoch
+        torch.manual_seed(seed)  # dropout
+        self.generator.manual_seed(seed)  # shuffle
+        self.dataset.set_epoch(epoch)  # which stored view
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        views = torch.Generator().manual_seed(seed)  # spatial augmentation
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.model.train()
+        loss_sum, correct, seen, waited = 0.0, 0, 0, 0.0
         start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        losses, correct, seen = [], 0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
-                   leave=False)
-        for clips, targets in bar:
-            clips = clips.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            logits = model(clips)
-            loss = criterion(logits, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
+        batches = iter(self.loader)
+        bar = tqdm(total=len(self.loader), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                   disable=not progress, leave=False)
+        while True:
+            asked = time.perf_counter()
+            batch = next(batches, None)
+            waited += time.perf_counter() - asked
+            if batch is None:
+                break
+            clips = batch[0].to(hw.device, non_blocking=True)
+            targets = batch[1].to(hw.device, non_blocking=True)
+            clips = augment(clips, cfg.augment, views)
+            with torch.autocast(hw.device.type, dtype=hw.amp_dtype, enabled=hw.amp_dtype is not None):
+                logits = self.forward(clips)
+            loss = self.criterion(logits.float(), targets)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            loss_sum += loss.item() * len(targets)  # .item() syncs: step times are real
             correct += int((logits.argmax(1) == targets).sum())
             seen += len(targets)
-            bar.set_postfix(loss=f"{np.mean(losses):.3f}")
-        val_loss, val_acc, val_f1 = score(model, val_loader, device)
-        stats = EpochStats(epoch, float(np.mean(losses)), correct / seen, val_loss, val_acc,
-                           val_f1, lr, time.perf_counter() - start)
-        history.append(stats)
-        log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_f1 %.3f", epoch, cfg.epochs,
-                 stats.train_loss, stats.val_loss, stats.val_f1)
-        if log_metrics:
-            mlflow.log_metrics({k: v for k, v in dataclasses.asdict(stats).items() if k != "epoch"},
-                               step=epoch)
-        if val_f1 > best_f1:
-            best_f1, best_epoch, best_state = val_f1, epoch, copy.deepcopy(model.state_dict())
-        if keep_best and cfg.patience and epoch - best_epoch >= cfg.patience:
-            log.info("early stop after epoch %d: no better val macro F1 since epoch %d",
-                     epoch, best_epoch)
-            break
-    return history, best_state if keep_best else copy.deepcopy(model.state_dict())
+            bar.update()
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
+        bar.close()
+        train_s = time.perf_counter() - start
+        loss_sum, correct, seen = all_sum(env, [loss_sum, correct, seen], hw.device)
+        # Rank 0 scores the full val split on the bare model (a DDP forward on one rank
+        # would wait for the others) and tells everyone, so all stop at the same epoch.
+        val = broadcast(env, score(self.model, self.val_loader, hw.device) if env.is_main else None)
+        return EpochStats(epoch, loss_sum / seen, correct / seen, *val, lr,
+                          time.perf_counter() - start, seen / train_s, waited / train_s)
 
 
 def _fit_motion(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
@@ -127,8 +226,9 @@ def _fit_motion(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
     import mlflow
 
     start = time.perf_counter()
-    features, targets = _features(model, train, classes, device, cfg.batch_size)
+    features, targets, waited = _features(model, train, classes, device, cfg.batch_size)
     fit_linear_head(model, features, targets, len(classes), model_cfg.motion_c, cfg.seed)
+    train_s = time.perf_counter() - start
     model.eval()
     criterion = nn.CrossEntropyLoss()
     train_loss, train_acc, _ = score(model, DataLoader(FramesDataset(train, classes),
@@ -138,7 +238,7 @@ def _fit_motion(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
                                                         batch_size=cfg.batch_size),
                                       device, criterion)
     stats = EpochStats(1, train_loss, train_acc, val_loss, val_acc, val_f1, 0.0,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, len(train) / train_s, waited / train_s)
     log.info("motion_linear on %d clips (%d features): train acc %.3f, val macro F1 %.3f",
              len(train), features.shape[1], train_acc, val_f1)
     if log_metrics:
@@ -148,13 +248,19 @@ def _fit_motion(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
 
 
 def _features(model: MotionLinear, clips: list[UsableClip], classes: list[str],
-              device: torch.device, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    feats, targets = [], []
+              device: torch.device, batch_size: int) -> tuple[np.ndarray, np.ndarray, float]:
+    feats, targets, waited = [], [], 0.0
+    batches = iter(DataLoader(FramesDataset(clips, classes), batch_size=batch_size))
     with torch.inference_mode():
-        for batch, target in DataLoader(FramesDataset(clips, classes), batch_size=batch_size):
-            feats.append(model.features(batch.to(device)).cpu().numpy())
-            targets.append(target.numpy())
-    return np.concatenate(feats).astype(np.float64), np.concatenate(targets)
+        while True:
+            asked = time.perf_counter()
+            batch = next(batches, None)
+            waited += time.perf_counter() - asked
+            if batch is None:
+                break
+            feats.append(model.features(batch[0].to(device)).cpu().numpy())
+            targets.append(batch[1].numpy())
+    return np.concatenate(feats).astype(np.float64), np.concatenate(targets), waited
 
 
 def score(model: nn.Module, loader: DataLoader, device: torch.device,
@@ -165,7 +271,7 @@ def score(model: nn.Module, loader: DataLoader, device: torch.device,
     losses, preds, truth = [], [], []
     with torch.inference_mode():
         for clips, targets in loader:
-            logits = model(clips.to(device))
+            logits = model(clips.to(device)).float()
             losses.append(criterion(logits, targets.to(device)).item() * len(targets))
             preds += logits.argmax(1).cpu().tolist()
             truth += targets.tolist()

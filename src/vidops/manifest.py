@@ -44,6 +44,12 @@ class FrameRecord:
     decode_error: str  # empty when the clip decoded
 
 
+def views_file(frames_file: str) -> str:
+    """``<clip_id>.views.npy``: the jittered training views (``extract.train_views`` > 0),
+    ``(K, T, H, W, 3)`` uint8 beside the deterministic ``<clip_id>.npy``."""
+    return frames_file.removesuffix(".npy") + ".views.npy"
+
+
 def write_records(path: Path, records: list, record_type: type) -> None:
     """Write dataclass records as CSV with a header; atomically, via a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)

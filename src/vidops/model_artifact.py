@@ -62,7 +62,7 @@ def load_model_dir(model_dir: Path, device: torch.device | str = "cpu") -> Loade
     meta = json.loads((model_dir / META).read_text())
     model_cfg = build(ModelConfig, meta["model"], f"{model_dir / META}:model")
     frames = build(ExtractConfig, meta["frames"], f"{model_dir / META}:frames")
-    model = build_model(model_cfg, len(meta["classes"]))
+    model = build_model(model_cfg, len(meta["classes"]), load_weights=False)
     # weights_only: a state dict of tensors, never arbitrary pickled objects.
     model.load_state_dict(torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True))
     device = torch.device(device)

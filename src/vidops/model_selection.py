@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vidops.clip_dataset import UsableClip
 from vidops.config import ModelConfig, TrainConfig
+from vidops.devices import TrainingDevice
 from vidops.fitting import fit
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def group_folds(clips: list[UsableClip], n_folds: int, seed: int
 
 
 def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[UsableClip],
-                        classes: list[str], device: torch.device) -> Selection:
+                        classes: list[str], hw: TrainingDevice) -> Selection:
     """Score every candidate by cross-validation; each one is a nested MLflow run."""
     import mlflow
 
@@ -95,7 +95,7 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
                     break
                 result = fit(dataclasses.replace(model_cfg, arch=arch), cfg,
                              [clips[j] for j in train_idx], [clips[j] for j in held_idx], classes,
-                             device, progress=False, log_metrics=False, keep_best=False)
+                             hw, progress=False, log_metrics=False, keep_best=False)
                 fold_f1.append(result.kept.val_f1)
                 mlflow.log_metric("fold_f1", result.kept.val_f1, step=i + 1)
                 log.info("cv %s fold %d/%d: macro F1 %.3f", arch, i + 1, len(folds),
@@ -112,6 +112,12 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
     winner = max((s for s in scores if s.mean_f1 is not None), key=lambda s: s.mean_f1 or 0.0)
     return Selection("auto", winner.arch, len(folds), len({c.group for c in clips}),
                      cfg.select_budget_s, scores)
+
+
+def selection_from_dict(data: dict) -> Selection:
+    """The inverse of ``dataclasses.asdict(selection)`` (a resumed training's cached choice)."""
+    candidates = [CandidateScore(**c) for c in data["candidates"]]
+    return Selection(**{**data, "candidates": candidates})
 
 
 def write_selection(path: Path, selection: Selection, picture: Path | None = None) -> None:

@@ -6,9 +6,11 @@ import torch
 
 from vidops.clip_dataset import UsableClip
 from vidops.config import ModelConfig, TrainConfig
+from vidops.devices import TrainingDevice
 from vidops.model_selection import SelectionError, group_folds, select_architecture
 
 T, S = 6, 32
+CPU = TrainingDevice(torch.device("cpu"), None, 0)
 
 
 def _clip(kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -57,7 +59,7 @@ def test_auto_picks_the_family_that_can_see_the_difference(tmp_path, kinds, cand
     clips = _dataset(tmp_path, kinds)
     train = TRAIN if winner == "cnn_pool" else dataclasses.replace(TRAIN, lr=1e-7, epochs=1)
     selection = select_architecture(dataclasses.replace(MODEL, candidates=candidates), train,
-                                    clips, sorted(kinds), torch.device("cpu"))
+                                    clips, sorted(kinds), CPU)
     assert selection.winner == winner
     scores = {c.arch: c for c in selection.candidates}
     assert scores[winner].mean_f1 == pytest.approx(1.0)
@@ -89,7 +91,7 @@ def test_spent_budget_skips_later_candidates_but_not_the_first(tmp_path):
     selection = select_architecture(
         dataclasses.replace(MODEL, candidates=("motion_linear", "cnn_pool")),
         dataclasses.replace(TRAIN, select_budget_s=0.0, epochs=1), clips, ["moving", "still"],
-        torch.device("cpu"))
+        CPU)
     first, second = selection.candidates
     assert first.status == "scored" and len(first.fold_f1) == 3
     assert second.status.startswith("skipped: time budget") and second.mean_f1 is None

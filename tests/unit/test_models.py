@@ -5,8 +5,14 @@ from vidops.config import ModelConfig
 from vidops.models import build_model
 from vidops.models.video_nets import frame_differences
 
+NEURAL = ["cnn_lstm", "cnn_pool", "r3d_18", "mc3_18", "r2plus1d_18"]
 
-@pytest.mark.parametrize("arch", ["cnn_lstm", "cnn_pool"])
+
+def _first_conv(model):
+    return model.net.stem[0] if hasattr(model, "net") else model.encoder.blocks[0][0]
+
+
+@pytest.mark.parametrize("arch", NEURAL)
 @pytest.mark.parametrize("frame_diff", [True, False])
 def test_models_map_uint8_clips_to_logits(arch, frame_diff):
     model = build_model(ModelConfig(arch=arch, width=4, hidden=8, frame_diff=frame_diff), 3)
@@ -14,7 +20,21 @@ def test_models_map_uint8_clips_to_logits(arch, frame_diff):
     out = model(clips)
     assert out.shape == (2, 3) and torch.isfinite(out).all()
     out.sum().backward()  # gradients flow to the first layer
-    assert model.encoder.blocks[0][0].weight.grad.abs().sum() > 0
+    conv = _first_conv(model)
+    assert conv.in_channels == (6 if frame_diff else 3) and conv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("arch", ["r3d_18", "r2plus1d_18"])
+def test_channels_last_3d_gives_the_same_logits(arch):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch=arch), 4).eval()
+    clips = torch.randint(0, 256, (2, 4, 32, 32, 3), dtype=torch.uint8)
+    with torch.inference_mode():
+        plain = model(clips)
+        model.to(memory_format=torch.channels_last_3d)
+        fast = model(clips)
+    assert _first_conv(model).weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.allclose(plain, fast, atol=1e-4)
 
 
 def test_lstm_sees_frame_order_but_pooling_does_not():

@@ -1,6 +1,7 @@
 import pytest
 
-from vidops.video.sampling import uniform_indices
+from vidops.config import ExtractConfig
+from vidops.video.sampling import jitter_offsets, sample_indices, uniform_indices
 
 
 def test_uniform_indices_cover_the_whole_clip_evenly():
@@ -36,12 +37,11 @@ def test_offset_out_of_range_fails():
         uniform_indices(10, 2, offset=1.0)
 
 
-from vidops.config import ConfigError, ExtractConfig  # noqa: E402
+from vidops.config import ConfigError  # noqa: E402
 from vidops.video.sampling import (  # noqa: E402
     ShortClip,
     dense_indices,
     frames_needed,
-    sample_indices,
     segment_indices,
 )
 
@@ -84,3 +84,23 @@ def test_uniform_and_segment_extract_the_same_centred_frames():
 def test_impossible_extract_params_fail_at_load():
     with pytest.raises(ConfigError, match="stride"):
         ExtractConfig(stride=0)
+
+
+def test_per_segment_offsets_pick_one_frame_in_each_segment():
+    cfg = ExtractConfig(num_frames=4, sampling="segment")
+    assert sample_indices(40, cfg, [0.0, 0.99, 0.5, 0.25]) == [0, 19, 25, 32]
+    with pytest.raises(ValueError, match="3 segment offsets for 4 frames"):
+        sample_indices(40, cfg, [0.1, 0.2, 0.3])
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "segment", "dense"])
+def test_jittered_views_are_reproducible_per_clip_and_differ_between_views(sampling):
+    cfg = ExtractConfig(num_frames=4, sampling=sampling, stride=2)
+    views = jitter_offsets(cfg, "clip-a", 3)
+    assert views == jitter_offsets(cfg, "clip-a", 3) and views != jitter_offsets(cfg, "clip-b", 3)
+    indices = [sample_indices(100, cfg, v) for v in views]
+    assert len({tuple(i) for i in indices}) == 3
+    for idx in indices:
+        assert idx == sorted(idx) and all(0 <= i < 100 for i in idx)
+        if sampling != "dense":  # still one frame per quarter of the clip
+            assert [i * 4 // 100 for i in idx] == [0, 1, 2, 3]

@@ -59,6 +59,8 @@ FrameDiff = tuple[int, float] | None  # (gap, scale) of the difference channels,
 
 
 class _VideoNet(nn.Module):
+    head_prefix = "head."  # the classifier: replaced, not loaded, when the class count differs
+
     def __init__(self, width: int, frame_diff: FrameDiff) -> None:
         super().__init__()
         self.frame_diff = frame_diff

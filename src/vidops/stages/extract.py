@@ -28,9 +28,9 @@ import numpy as np
 from tqdm import tqdm
 
 from vidops.config import ExtractConfig
-from vidops.manifest import FrameRecord, read_frame_index, read_manifest, write_records
-from vidops.video.decode import DecodeError, content_stats, sample_clip
-from vidops.video.sampling import frames_needed
+from vidops.manifest import FrameRecord, read_frame_index, read_manifest, views_file, write_records
+from vidops.video.decode import DecodeError, content_stats, sample_views
+from vidops.video.sampling import frames_needed, jitter_offsets
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ def run_extract(cfg: ExtractConfig, manifest_path: Path, frames_dir: Path,
         rows[row.clip_id] = row
     rows = {cid: rows[cid] for cid in clips}  # manifest order: index.csv does not depend on timing
     decoded = len(todo)
-    removed = _remove_stale(frames_dir, {r.frames_file for r in rows.values() if r.frames_file})
+    keep = {r.frames_file for r in rows.values() if r.frames_file}
+    if cfg.train_views:
+        keep |= {views_file(name) for name in keep}
+    removed = _remove_stale(frames_dir, keep)
     write_records(frames_dir / INDEX, list(rows.values()), FrameRecord)
     (frames_dir / FINGERPRINT).write_text(
         json.dumps({"fingerprint": fingerprint(cfg), **dataclasses.asdict(cfg)}, indent=2) + "\n")
@@ -159,10 +162,13 @@ def _failed_row(cid: str, path: Path, reason: str) -> FrameRecord:
 
 def _extract_one(cfg: ExtractConfig, path: Path, cid: str, frames_dir: Path) -> FrameRecord:
     try:
-        clip = sample_clip(path, cfg)
+        # The deterministic view, then the jittered training views, from one decode pass.
+        clip, *jittered = sample_views(path, cfg, [0.5, *jitter_offsets(cfg, cid, cfg.train_views)])
     except DecodeError as err:
         return _failed_row(cid, path, err.reason)
     name = f"{cid}.npy"
+    if jittered:
+        _save_atomic(frames_dir / views_file(name), np.stack([v.frames for v in jittered]))
     _save_atomic(frames_dir / name, clip.frames)
     p = clip.probe
     intensity, motion = content_stats(clip.frames)
@@ -187,7 +193,8 @@ def _reusable_rows(cfg: ExtractConfig, frames_dir: Path) -> dict[str, FrameRecor
         log.info("frame parameters changed: re-extracting every clip")
         return {}
     return {r.clip_id: r for r in read_frame_index(index)
-            if r.frames_file and (frames_dir / r.frames_file).is_file()}
+            if r.frames_file and (frames_dir / r.frames_file).is_file()
+            and (not cfg.train_views or (frames_dir / views_file(r.frames_file)).is_file())}
 
 
 def _remove_stale(frames_dir: Path, keep: set[str]) -> int:

@@ -15,17 +15,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from vidops.clip_dataset import class_names, usable_clips
+from vidops import distributed
+from vidops.checkpoint import Checkpoints, training_key
+from vidops.clip_dataset import UsableClip, class_names, usable_clips
 from vidops.config import ExtractConfig, ModelConfig, TrainConfig, section_dict
+from vidops.devices import TrainingDevice, training_device
 from vidops.fitting import EpochStats, fit
 from vidops.model_artifact import save_model_dir
-from vidops.model_selection import Selection, fixed, select_architecture, write_selection
+from vidops.model_selection import Selection, fixed, select_architecture, selection_from_dict, write_selection
 from vidops.provenance import provenance_tags
 from vidops.tracking import setup_mlflow
 
 log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"  # the MLflow run an interrupted training continues in
+SELECTION_FILE = "selection.json"  # model.arch auto's choice, not re-made on resume
 
 
 class TrainError(RuntimeError):
@@ -42,20 +46,16 @@ class TrainResult:
     device: str
     arch: str  # the architecture trained (the winner when model.arch is auto)
     selection: Selection
-
-
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise TrainError("train.device is 'cuda' but no CUDA device is available")
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
+    resumed_from: int = 0  # epoch a checkpoint brought back; 0: trained from the start
+    processes: int = 1  # DDP world size
 
 
 def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfig,
               manifest_path: Path, frames_dir: Path, validation_path: Path,
               model_dir: Path, log_path: Path, curves_path: Path, selection_path: Path,
-              selection_plot: Path, root: Path = Path("."), progress: bool = True) -> TrainResult:
+              selection_plot: Path, root: Path = Path("."), progress: bool = True
+              ) -> TrainResult | None:
+    """Train and write the model folder; under torchrun, ranks other than 0 return None."""
     verdict = json.loads(validation_path.read_text())
     if not verdict.get("success"):
         raise TrainError(f"{validation_path}: the data failed validation ({verdict.get('errors')})")
@@ -65,28 +65,62 @@ def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfi
     val = [c for c in clips if c.split == "val"]
     if not train or not val:
         raise TrainError(f"need clips in train and val, have {len(train)} and {len(val)}")
-    device = pick_device(cfg.device)
+    env = distributed.from_env()
+    try:
+        hw = training_device(cfg, env.local_rank, env.world_size)
+        if not env.is_main:
+            winner = distributed.broadcast(env, None)
+            fit(dataclasses.replace(model_cfg, arch=winner), cfg, train, val, classes, hw,
+                progress=False, log_metrics=False, env=env)
+            return None
+        checkpoints = Checkpoints(root / cfg.checkpoint_dir,
+                                  training_key(model_cfg, cfg, frames_cfg, train, val))
+        if not cfg.resume:
+            checkpoints.clear()
+        return _train_main(model_cfg, cfg, frames_cfg, train, val, classes, hw, env, checkpoints,
+                           model_dir, log_path, curves_path, selection_path, selection_plot,
+                           root, progress)
+    finally:
+        distributed.shutdown(env)
 
+
+def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfig,
+                train: list[UsableClip], val: list[UsableClip], classes: list[str],
+                hw: TrainingDevice, env: distributed.DistEnv, checkpoints: Checkpoints,
+                model_dir: Path, log_path: Path, curves_path: Path, selection_path: Path,
+                selection_plot: Path, root: Path, progress: bool) -> TrainResult:
     import mlflow
 
     experiment_id = setup_mlflow(root, cfg.experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{model_cfg.arch}") as run:
-        mlflow.set_tags({**provenance_tags(root), "device": str(device),
-                         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else ""})
-        mlflow.log_params({f"model.{k}": v for k, v in section_dict(model_cfg).items()})
-        mlflow.log_params({f"train.{k}": v for k, v in section_dict(cfg).items()})
-        mlflow.log_params({f"extract.{k}": v for k, v in section_dict(frames_cfg).items()})
-        mlflow.log_params({"classes": ",".join(classes), "n_train": len(train), "n_val": len(val)})
-        if model_cfg.arch == "auto":
-            selection = select_architecture(model_cfg, cfg, train + val, classes, device)
+    prior = (checkpoints.read_json(RUN_FILE) or {}).get("run_id")
+    if prior and not _run_exists(prior):
+        log.warning("the MLflow run %s of the interrupted training is gone: starting over", prior)
+        checkpoints.clear()
+        prior = None
+    with (mlflow.start_run(run_id=prior) if prior else
+          mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{model_cfg.arch}")) as run:
+        if prior:
+            log.info("continuing the interrupted training in MLflow run %s", prior)
+        else:
+            checkpoints.write_json(RUN_FILE, {"run_id": run.info.run_id})
+            _log_params(model_cfg, cfg, frames_cfg, classes, train, val, hw, env, root)
+        cached = checkpoints.read_json(SELECTION_FILE)
+        if cached:
+            selection = selection_from_dict(cached)
+        elif model_cfg.arch == "auto":
+            selection = select_architecture(model_cfg, cfg, train + val, classes, hw)
             mlflow.set_tag("mlflow.runName", f"train-auto-{selection.winner}")
         else:
             selection = fixed(model_cfg.arch)
+        checkpoints.write_json(SELECTION_FILE, dataclasses.asdict(selection))
         write_selection(selection_path, selection, selection_plot)
-        chosen = dataclasses.replace(model_cfg, arch=selection.winner)
+        chosen = dataclasses.replace(model_cfg, arch=distributed.broadcast(env, selection.winner))
         mlflow.log_param("arch", chosen.arch)
-        result = fit(chosen, cfg, train, val, classes, device, progress)
+        result = fit(chosen, cfg, train, val, classes, hw, progress, checkpoints=checkpoints,
+                     env=env)
         best = result.kept
+        if result.resumed_from:
+            mlflow.set_tag("resumed_from_epoch", str(result.resumed_from))
         mlflow.log_metrics({"best_epoch": best.epoch, "best_val_f1": best.val_f1,
                             "epochs_run": len(result.history)})
         save_model_dir(model_dir, result.model, chosen, frames_cfg, classes, run.info.run_id)
@@ -94,8 +128,35 @@ def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfi
         plot_curves(result.history, curves_path)
         for path in (log_path, curves_path, selection_path, selection_plot):
             mlflow.log_artifact(str(path))
+    checkpoints.clear()  # the model folder now holds the result
     return TrainResult(run.info.run_id, classes, best.epoch, best.val_f1, result.history,
-                       str(device), chosen.arch, selection)
+                       str(hw.device), chosen.arch, selection, result.resumed_from,
+                       env.world_size)
+
+
+def _log_params(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfig,
+                classes: list[str], train: list[UsableClip], val: list[UsableClip],
+                hw: TrainingDevice, env: distributed.DistEnv, root: Path) -> None:
+    import mlflow
+
+    mlflow.set_tags({**provenance_tags(root), "device": str(hw.device), "gpu": hw.name
+                     if hw.device.type == "cuda" else "", "precision": hw.precision,
+                     "processes": str(env.world_size)})
+    mlflow.log_params({f"model.{k}": v for k, v in section_dict(model_cfg).items()})
+    mlflow.log_params({f"train.{k}": v for k, v in section_dict(cfg).items()})
+    mlflow.log_params({f"extract.{k}": v for k, v in section_dict(frames_cfg).items()})
+    mlflow.log_params({"classes": ",".join(classes), "n_train": len(train), "n_val": len(val),
+                       "loader_workers": hw.workers})
+
+
+def _run_exists(run_id: str) -> bool:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:
+        return False
 
 
 def write_history(path: Path, history: list[EpochStats]) -> None:

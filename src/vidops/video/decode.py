@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vidops.config import ExtractConfig
-from vidops.video.sampling import ShortClip, sample_indices
+from vidops.video.sampling import Offset, ShortClip, sample_indices
 from vidops.video.transforms import fit_square
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def sample_clip(path: Path | str, cfg: ExtractConfig, offset: float = 0.5) -> Sa
     return sample_views(path, cfg, [offset])[0]
 
 
-def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> list[SampledClip]:
+def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[Offset]) -> list[SampledClip]:
     """Several temporal views of one clip, decoded by ``cfg.decoder``.
 
     ``auto`` uses PyAV (one decode pass, see decode_av.py) and falls back to OpenCV when
@@ -126,7 +126,7 @@ def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> 
 
 
 def sample_views_opencv(path: Path | str, cfg: ExtractConfig,
-                        offsets: list[float]) -> list[SampledClip]:
+                        offsets: list[Offset]) -> list[SampledClip]:
     """OpenCV: a count pass (``grab`` every frame), then a pass that converts only the wanted."""
     path = Path(path)
     info = probe(path)

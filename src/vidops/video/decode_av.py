@@ -17,7 +17,7 @@ import numpy as np
 
 from vidops.config import ExtractConfig
 from vidops.video.decode import ClipProbe, DecodeError, SampledClip
-from vidops.video.sampling import ShortClip, sample_indices
+from vidops.video.sampling import Offset, ShortClip, sample_indices
 from vidops.video.transforms import place, scaled_size
 
 
@@ -57,7 +57,7 @@ def _container_count(path: Path) -> int:
         container.close()
 
 
-def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> list[SampledClip]:
+def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[Offset]) -> list[SampledClip]:
     path = Path(path)
     if not path.is_file():
         raise DecodeError(path, "file not found")
@@ -82,7 +82,7 @@ def sample_views(path: Path | str, cfg: ExtractConfig, offsets: list[float]) -> 
                             f"claims {claimed}, the last pass decoded {count})")
 
 
-def _decode(path: Path, cfg: ExtractConfig, offsets: list[float], count: int | None,
+def _decode(path: Path, cfg: ExtractConfig, offsets: list[Offset], count: int | None,
             known: ClipProbe | None = None
             ) -> tuple[list[list[int]] | None, dict[int, np.ndarray], ClipProbe, int]:
     """One decode pass for the frames ``count`` implies; ``None``: the container's count.

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+from collections.abc import Sequence
+
 from vidops.config import ExtractConfig
+
+# Where in its segment each frame is taken: one offset for all segments, or one per
+# segment (TSN's random training offsets). Dense sampling uses a single window offset.
+Offset = float | Sequence[float]
 
 
 class ShortClip(ValueError):
@@ -46,7 +54,7 @@ def frames_needed(cfg: ExtractConfig) -> int:
     return (cfg.num_frames - 1) * cfg.stride + 1 if cfg.sampling == "dense" else cfg.num_frames
 
 
-def sample_indices(num_decoded: int, cfg: ExtractConfig, offset: float = 0.5) -> list[int]:
+def sample_indices(num_decoded: int, cfg: ExtractConfig, offset: Offset = 0.5) -> list[int]:
     """The indices ``cfg`` asks for in a clip of ``num_decoded`` frames, short clips included.
 
     ``extract.short_clip`` decides for clips with fewer than :func:`frames_needed` frames:
@@ -67,10 +75,33 @@ def sample_indices(num_decoded: int, cfg: ExtractConfig, offset: float = 0.5) ->
             return [min(i * step, (num_decoded - 1) // step * step) for i in range(cfg.num_frames)]
         if policy == "loop":
             return [(i * step) % num_decoded for i in range(cfg.num_frames)]
-        return uniform_indices(num_decoded, cfg.num_frames, offset)  # stretch
-    if cfg.sampling == "dense":
+        # stretch (below)
+    if isinstance(offset, Sequence):
+        if len(offset) != cfg.num_frames:
+            raise ValueError(f"{len(offset)} segment offsets for {cfg.num_frames} frames")
+        if cfg.sampling == "dense" and num_decoded >= needed:
+            return dense_indices(num_decoded, cfg.num_frames, cfg.stride, offset[0])
+        return segment_indices(num_decoded, list(offset))
+    if cfg.sampling == "dense" and num_decoded >= needed:
         return dense_indices(num_decoded, cfg.num_frames, cfg.stride, offset)
     return uniform_indices(num_decoded, cfg.num_frames, offset)
+
+
+def jitter_offsets(cfg: ExtractConfig, seed: str, views: int) -> list[Offset]:
+    """``views`` random training views, reproducible from ``seed`` (the clip id).
+
+    segment: an independent offset per segment (TSN); uniform: one shift of the whole
+    grid; dense: a random window position.
+    """
+    out: list[Offset] = []
+    for view in range(views):
+        digest = hashlib.sha256(f"{seed}:{view}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        if cfg.sampling == "segment":
+            out.append([rng.random() for _ in range(cfg.num_frames)])
+        else:
+            out.append(rng.random())
+    return out
 
 
 def _check(num_decoded: int, num_frames: int) -> None:
