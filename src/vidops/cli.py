@@ -192,11 +192,20 @@ def _relaunch_under_torchrun(processes: int) -> None:
     Multi-node runs start ``torchrun`` themselves (with their rendezvous arguments) and
     call ``vidops train``; LOCAL_RANK then tells this command it is already a rank.
     """
-    import subprocess
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser
+    from torch.distributed.run import run as torchrun
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={processes}", "-m", "vidops.cli", *sys.argv[1:]]
-    raise typer.Exit(subprocess.call(cmd))
+    args = get_args_parser().parse_args(
+        ["--standalone", f"--nproc-per-node={processes}", "-m", "vidops.cli"])
+    # Set after parsing: torchrun's parser would take `--log` for an abbreviation of its own.
+    args.training_script_args = sys.argv[1:]
+    try:
+        torchrun(args)
+    except ChildFailedError as err:
+        typer.secho(f"error: a training process failed: {err}", err=True, fg="red")
+        raise typer.Exit(1) from None
+    raise typer.Exit(0)
 
 
 @app.command()

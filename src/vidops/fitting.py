@@ -110,6 +110,8 @@ class _NeuralLoop:
                                      pin_memory=cuda)
         net: nn.Module = model
         if env.active:
+            log.info("rank %d/%d trains on %d of %d clips per epoch", env.rank, env.world_size,
+                     len(self.sampler or []), len(self.dataset))
             from torch.nn.parallel import DistributedDataParallel
 
             net = DistributedDataParallel(model, device_ids=[hw.device] if cuda else None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import video
 
 from vidops.models.video_nets import FrameDiff, frame_differences
 
@@ -18,7 +17,12 @@ from vidops.models.video_nets import FrameDiff, frame_differences
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
-BUILDERS = {"r3d_18": video.r3d_18, "mc3_18": video.mc3_18, "r2plus1d_18": video.r2plus1d_18}
+
+def _builder(arch: str):
+    # Imported here: torchvision costs 2.5 s at start-up, and most runs use no 3D model.
+    from torchvision.models import video
+
+    return {"r3d_18": video.r3d_18, "mc3_18": video.mc3_18, "r2plus1d_18": video.r2plus1d_18}[arch]
 
 
 class Video3D(nn.Module):
@@ -30,7 +34,7 @@ class Video3D(nn.Module):
                  frame_diff: FrameDiff = None) -> None:
         super().__init__()
         self.frame_diff = frame_diff
-        net = BUILDERS[arch](weights=None)
+        net = _builder(arch)(weights=None)
         if frame_diff:
             # Same stem, twice the input channels: RGB then the frame differences.
             old = net.stem[0]
