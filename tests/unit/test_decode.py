@@ -157,3 +157,48 @@ def test_short_clip_rejected_with_the_reason(numbered_video, decoder):
     looped = sample_clip(path, ExtractConfig(num_frames=8, size=64, resize="pad",
                                              short_clip="loop", decoder=decoder))
     assert [read_number(f) for f in looped.frames] == [0, 1, 2, 3, 4, 0, 1, 2]
+
+
+# Packets each codec needs at most for T=16 of 250 frames: intra-only decodes only the 16;
+# MPEG-4 from OpenCV has a keyframe every 12 frames; x264 with a GOP of 10 has cut points
+# every 10; x264's default GOP (250) leaves only skipping after the last wanted frame.
+SELECTIVE = [("MJPG", ".avi", 16), ("mp4v", ".avi", 120), ("mp4v", ".mp4", 120),
+             ("H264-gop10", ".mp4", 130), ("H264", ".mp4", 250), ("H264-gop600", ".mkv", 250)]
+
+
+@pytest.mark.parametrize("fourcc, suffix, most", SELECTIVE)
+def test_sparse_sampling_decodes_only_what_the_wanted_frames_need(numbered_video, fourcc, suffix,
+                                                                   most):
+    from vidops.video.decode_av import sample_views
+
+    path = numbered_video(250, fourcc, suffix)
+    (clip,) = sample_views(path, ExtractConfig(num_frames=16, size=64, decoder="pyav"), [0.5])
+    assert [read_number(f) for f in clip.frames] == clip.indices
+    assert clip.probe.decoded_frames == 250
+    assert 16 <= clip.packets_decoded <= most
+
+
+def test_a_header_that_disagrees_with_the_packets_is_counted_by_decoding(numbered_video, tmp_path):
+    from vidops.video.decode_av import _decode_selective
+
+    whole = numbered_video(60, "mp4v", ".avi").read_bytes()
+    path = tmp_path / "short.avi"
+    path.write_bytes(whole[: len(whole) // 2])
+    cfg = ExtractConfig(num_frames=8, size=64, decoder="pyav")
+    assert _decode_selective(path, cfg, [0.5]) is None  # so the full path counts by decoding
+    clip = sample_clip(path, cfg)
+    assert clip.packets_decoded == clip.probe.decoded_frames < 60
+
+
+def test_cut_points_exclude_open_gop_keyframes():
+    from vidops.video.decode_av import _Plan
+
+    # decode order I0 P3 B1 B2 | I6 B4 B5 P7: the second keyframe's leading B-frames (4, 5)
+    # are shown before it, so they reference the previous GOP: not a cut point.
+    open_gop = _Plan(8, 8, [[5]], [0, 3, 1, 2, 6, 4, 5, 7], [True, False, False, False, True,
+                                                              False, False, False], {})
+    assert open_gop.cut_points() == [True, False, False, False, False, False, False, False]
+    assert open_gop.needed({5}) == set(range(7))
+    closed = _Plan(8, 8, [[5]], [0, 3, 1, 2, 4, 7, 5, 6], [True, False, False, False, True,
+                                                            False, False, False], {})
+    assert closed.cut_points()[4] and closed.needed({5}) == {4, 5, 6}

@@ -38,7 +38,8 @@ class DecodeError(Exception):
 class ClipProbe:
     """What decoding one clip told us, beyond its pixels."""
 
-    decoded_frames: int  # frames actually decoded, the count indices refer to
+    decoded_frames: int  # frames in the clip, the count indices refer to: counted by decoding,
+    # or by packets when they match the container's count (decode_av's selective path)
     header_frames: int  # what the container claims (often wrong)
     fps: float
     width: int
@@ -55,6 +56,7 @@ class SampledClip:
     frames: np.ndarray  # (T, size, size, 3) uint8 RGB
     indices: list[int]  # decoded-frame index of each output frame
     probe: ClipProbe
+    packets_decoded: int = 0  # packets sent to the decoder for this clip (PyAV); 0: not counted
 
 
 def _open(path: Path) -> cv2.VideoCapture:
