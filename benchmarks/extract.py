@@ -11,15 +11,19 @@ clips. Sampling T=16 frames at 112x112, side by side on the same files:
   not installed on these machines, so PyAV drives the same libavcodec directly.
 - naive: OpenCV ``read()`` of every frame (decode + BGR conversion), picking afterwards.
 - vidops opencv: the OpenCV sampler (a ``grab`` count pass, then ``grab``/``retrieve``).
-- vidops pyav: the PyAV sampler (packet count, one decode pass converting 16 frames).
+- vidops pyav: the PyAV sampler (packets demuxed and compared with the container's
+  count, then only the packets the 16 wanted frames depend on are decoded).
 
-Then the stage itself: 1 vs 2 worker processes, and the incremental case (N clips
-extracted, 10 added, extracted again).
+Repeats go round-robin over the methods, medians are reported. Then the stage itself:
+1 vs 2 worker processes on the 10 s set and on the incremental set (``--incremental``
++ 10 two-second clips) with the parent's memory growth and the workers' peak memory,
+and the incremental case (N clips extracted, 10 added, extracted again).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import tempfile
@@ -105,6 +109,14 @@ def naive_opencv(path: Path, cfg: ExtractConfig) -> int:
     return len(frames)
 
 
+def _rss_mib() -> float:
+    """Resident memory of this process now (Linux), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def timed(fn, files: list[Path], repeats: int) -> float:
     runs = []
     for _ in range(repeats):
@@ -137,33 +149,50 @@ def main() -> None:
         frames_hd = sum(full_decode(f) for f in large)
         print(f"set: {len(small)} x 10 s 320x240 ({frames} frames), 2 x 10 s 1280x720 "
               f"({frames_hd} frames); T={T}, {SIZE}x{SIZE}; median of {args.repeats}\n")
-        print("| method | 320x240 s | clips/s | / full decode | 1280x720 s | / full decode |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        methods = [
-            ("full decode, 1 thread (reference)", full_decode),
-            ("naive: OpenCV read every frame", lambda f: naive_opencv(f, cfg)),
-            ("vidops opencv sampler", lambda f: sample_views_opencv(f, cfg, [0.5])),
-            ("vidops pyav sampler", lambda f: sample_views_av(f, cfg, [0.5])),
-        ]
-        ref = ref_hd = 0.0
-        for name, fn in methods:
-            s, s_hd = timed(fn, small, args.repeats), timed(fn, large, args.repeats)
-            ref, ref_hd = (s, s_hd) if not ref else (ref, ref_hd)
-            print(f"| {name} | {s:.2f} | {len(small) / s:.1f} | {s / ref:.2f} | {s_hd:.2f} | "
-                  f"{s_hd / ref_hd:.2f} |", flush=True)
-
-        print("\n| stage run (`run_extract`, pyav) | clips | decoded | s | clips/s |")
-        print("| --- | --- | --- | --- | --- |")
-        for workers in (1, 2):
-            out = root / f"frames_w{workers}"
-            stage = ExtractConfig(num_frames=T, size=SIZE, workers=workers)
-            start = time.perf_counter()
-            res = run_extract(stage, manifest_for(small, root / "m.csv"), out, progress=False)
-            took = time.perf_counter() - start
-            print(f"| {workers} worker(s) | {res.clips} | {res.decoded} | {took:.2f} | "
-                  f"{res.clips / took:.1f} |", flush=True)
+        sets = {"320x240 H.264 MP4": small[0::2], "320x240 MPEG-4 AVI": small[1::2],
+                "1280x720 H.264 MP4": large}
+        methods = {
+            "full decode, 1 thread (reference)": full_decode,
+            "naive: OpenCV read every frame": lambda f: naive_opencv(f, cfg),
+            "vidops opencv sampler": lambda f: sample_views_opencv(f, cfg, [0.5]),
+            "vidops pyav sampler": lambda f: sample_views_av(f, cfg, [0.5]),
+        }
+        # Round-robin over methods within each repeat: drift on a shared machine hits all alike.
+        runs: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.repeats):
+            for name, fn in methods.items():
+                for label, files in sets.items():
+                    runs.setdefault((name, label), []).append(timed(fn, files, 1))
+        median = {key: statistics.median(v) for key, v in runs.items()}
+        ref = next(iter(methods))
+        print("| method | " + " | ".join(f"{label}: s, / full decode" for label in sets) + " |")
+        print("| --- |" + " --- |" * len(sets))
+        for name in methods:
+            cells = [f"{median[name, label]:.2f}, {median[name, label] / median[ref, label]:.2f}"
+                     for label in sets]
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+        sent = {label: sum(sample_views_av(f, cfg, [0.5])[0].packets_decoded for f in files)
+                / sum(full_decode(f) for f in files) for label, files in sets.items()}
+        print("\npackets the pyav sampler sends to the decoder, share of all frames: "
+              + ", ".join(f"{label} {share:.2f}" for label, share in sent.items()))
 
         many = make_set(root / "many", args.incremental + 10, seconds=2.0)
+        print("\n| stage run (`run_extract`, pyav) | clips | workers | s | clips/s | parent RSS "
+              "growth MiB |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for label, files in (("10 s 320x240", small), ("2 s 320x240", many)):
+            for workers in (1, 2):
+                out = root / f"frames_{len(files)}_w{workers}"
+                stage = ExtractConfig(num_frames=T, size=SIZE, workers=workers)
+                before = _rss_mib()
+                start = time.perf_counter()
+                res = run_extract(stage, manifest_for(files, root / "m.csv"), out, progress=False)
+                took = time.perf_counter() - start
+                print(f"| {label} | {res.clips} | {workers} | {took:.2f} | {res.clips / took:.1f} | "
+                      f"{_rss_mib() - before:.1f} |", flush=True)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"\npeak RSS of any worker process: {children:.0f} MiB")
+
         stage = ExtractConfig(num_frames=T, size=SIZE, workers=1)
         out = root / "frames_inc"
         start = time.perf_counter()
