@@ -22,7 +22,8 @@ from vidops.tracking import tracking_uri
 log = logging.getLogger(__name__)
 
 # What the served model needs; given explicitly because inferring it costs seconds.
-PIP_REQUIREMENTS = ["mlflow>=3.17,<4", "torch>=2.14,<2.15", "opencv-python-headless>=4.10", "av>=14",
+PIP_REQUIREMENTS = ["mlflow>=3.17,<4", "torch>=2.14,<2.15", "torchvision>=0.29,<0.30",
+                    "opencv-python-headless>=4.10", "av>=14",
                     "numpy", "pandas", "pyyaml"]
 
 
