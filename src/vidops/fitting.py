@@ -185,17 +185,12 @@ class _NeuralLoop:
         views = torch.Generator().manual_seed(seed)  # spatial augmentation
         lr = self.optimizer.param_groups[0]["lr"]
         self.model.train()
-        loss_sum, correct, seen, waited = 0.0, 0, 0, 0.0
+        loss_sum, correct, seen = 0.0, 0, 0
         start = time.perf_counter()
-        batches = iter(self.loader)
+        batches = _Timed(self.loader)
         bar = tqdm(total=len(self.loader), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                    disable=not progress, leave=False)
-        while True:
-            asked = time.perf_counter()
-            batch = next(batches, None)
-            waited += time.perf_counter() - asked
-            if batch is None:
-                break
+        for batch in batches:
             clips = batch[0].to(hw.device, non_blocking=True)
             targets = batch[1].to(hw.device, non_blocking=True)
             clips = augment(clips, cfg.augment, views)
@@ -219,7 +214,25 @@ class _NeuralLoop:
         # would wait for the others) and tells everyone, so all stop at the same epoch.
         val = broadcast(env, score(self.model, self.val_loader, hw.device) if env.is_main else None)
         return EpochStats(epoch, loss_sum / seen, correct / seen, *val, lr,
-                          time.perf_counter() - start, seen / train_s, waited / train_s)
+                          time.perf_counter() - start, seen / train_s, batches.waited / train_s)
+
+
+class _Timed:
+    """Iterates a DataLoader and adds up the time spent waiting for each batch."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.batches = iter(loader)
+        self.waited = 0.0
+
+    def __iter__(self) -> _Timed:
+        return self
+
+    def __next__(self) -> Any:
+        asked = time.perf_counter()
+        try:
+            return next(self.batches)
+        finally:
+            self.waited += time.perf_counter() - asked
 
 
 def _fit_motion(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
@@ -251,18 +264,13 @@ def _fit_motion(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
 
 def _features(model: MotionLinear, clips: list[UsableClip], classes: list[str],
               device: torch.device, batch_size: int) -> tuple[np.ndarray, np.ndarray, float]:
-    feats, targets, waited = [], [], 0.0
-    batches = iter(DataLoader(FramesDataset(clips, classes), batch_size=batch_size))
+    feats, targets = [], []
+    batches = _Timed(DataLoader(FramesDataset(clips, classes), batch_size=batch_size))
     with torch.inference_mode():
-        while True:
-            asked = time.perf_counter()
-            batch = next(batches, None)
-            waited += time.perf_counter() - asked
-            if batch is None:
-                break
-            feats.append(model.features(batch[0].to(device)).cpu().numpy())
-            targets.append(batch[1].numpy())
-    return np.concatenate(feats).astype(np.float64), np.concatenate(targets), waited
+        for clip_batch, target in batches:
+            feats.append(model.features(clip_batch.to(device)).cpu().numpy())
+            targets.append(target.numpy())
+    return np.concatenate(feats).astype(np.float64), np.concatenate(targets), batches.waited
 
 
 def score(model: nn.Module, loader: DataLoader, device: torch.device,
