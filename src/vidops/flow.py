@@ -109,11 +109,13 @@ def reproduce_stage(stage: str, root: str, force: bool = False) -> dict[str, Any
     return {"stage": stage, "status": status, "seconds": seconds}
 
 
-# Retries only where a retry can help: extraction can meet a transient I/O error; the
+# Retries only where a retry can help: extraction can meet a transient I/O error, and a
+# training killed mid-way (OOM, a lost GPU) continues from its last epoch checkpoint; the
 # other stages are deterministic, so a retry would only repeat the same failure.
 stage_task = task(reproduce_stage, name="dvc-stage", task_run_name="{stage}")
-extract_task = task(reproduce_stage, name="dvc-stage", task_run_name="{stage}", retries=1,
+retried_task = task(reproduce_stage, name="dvc-stage", task_run_name="{stage}", retries=1,
                     retry_delay_seconds=5)
+RETRIED = ("extract", "train")
 
 
 @flow(name="video-pipeline", log_prints=True)
@@ -127,7 +129,7 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
         if source:
             summary["imported"] = import_task(source, root, group_column)
         for stage in STAGES:
-            runner = extract_task if stage == "extract" else stage_task
+            runner = retried_task if stage in RETRIED else stage_task
             outcome = runner(stage, root, force)
             summary["stages"][stage] = outcome["status"]
             summary["seconds"][stage] = outcome["seconds"]
