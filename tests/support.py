@@ -42,6 +42,8 @@ def write_numbered(path: Path, frames: int, fourcc: str = "MJPG") -> Path:
     """Write a clip whose frame i shows the number i (H.264 through PyAV's libx264)."""
     if fourcc in H264_GOPS:
         return _write_h264(path, frames, H264_GOPS[fourcc])
+    if fourcc == "mp4v-bframes":
+        return _write_mpeg4_bframes(path, frames)
     import cv2
 
     size = BITS * BLOCK
@@ -69,6 +71,23 @@ def _write_h264(path: Path, frames: int, gop: int | None) -> Path:
             frame = av.VideoFrame.from_ndarray(draw_number(i), format="bgr24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return path
+
+
+def _write_mpeg4_bframes(path: Path, frames: int) -> Path:
+    """MPEG-4 Part 2 with 2 B-frames between references (as DivX/Xvid AVIs often have)."""
+    import av
+
+    size = BITS * BLOCK
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.max_b_frames = 2
+        stream.codec_context.gop_size = 12
+        for i in range(frames):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(draw_number(i), format="bgr24")))
+        out.mux(stream.encode())
     return path
 
 

@@ -7,7 +7,8 @@ from vidops.config import ExtractConfig
 from vidops.video.decode import DecodeError, content_stats, probe, sample_bytes, sample_clip
 
 CODECS = [("MJPG", ".avi"), ("mp4v", ".mp4"), ("mp4v", ".avi"), ("H264", ".mp4"),
-          ("H264-gop10", ".mp4"), ("H264-gop600", ".mkv")]
+          ("H264-gop10", ".mp4"), ("H264-gop600", ".mkv"), ("mp4v-bframes", ".avi"),
+          ("mp4v-bframes", ".mp4")]
 DECODERS = ["pyav", "opencv"]
 
 
@@ -163,7 +164,8 @@ def test_short_clip_rejected_with_the_reason(numbered_video, decoder):
 # MPEG-4 from OpenCV has a keyframe every 12 frames; x264 with a GOP of 10 has cut points
 # every 10; x264's default GOP (250) leaves only skipping after the last wanted frame.
 SELECTIVE = [("MJPG", ".avi", 16), ("mp4v", ".avi", 120), ("mp4v", ".mp4", 120),
-             ("H264-gop10", ".mp4", 130), ("H264", ".mp4", 250), ("H264-gop600", ".mkv", 250)]
+             ("H264-gop10", ".mp4", 130), ("H264", ".mp4", 250), ("H264-gop600", ".mkv", 250),
+             ("mp4v-bframes", ".mp4", 250)]  # open GOPs: no cut point after the first
 
 
 @pytest.mark.parametrize("fourcc, suffix, most", SELECTIVE)
@@ -188,6 +190,20 @@ def test_a_header_that_disagrees_with_the_packets_is_counted_by_decoding(numbere
     assert _decode_selective(path, cfg, [0.5]) is None  # so the full path counts by decoding
     clip = sample_clip(path, cfg)
     assert clip.packets_decoded == clip.probe.decoded_frames < 60
+
+
+def test_avi_with_b_frames_is_counted_and_picked_by_decoding(numbered_video):
+    """AVI has no presentation times: with B-frames the demuxer's guesses do not say which
+    frame the decoder returns (real DivX clips gave neighbouring frames), so the
+    selective path is refused and the full decode picks by output order."""
+    from vidops.video.decode_av import _decode_selective
+
+    path = numbered_video(60, "mp4v-bframes", ".avi")
+    cfg = ExtractConfig(num_frames=8, size=64, decoder="pyav")
+    assert _decode_selective(path, cfg, [0.5]) is None
+    clip = sample_clip(path, cfg)
+    assert [read_number(f) for f in clip.frames] == clip.indices
+    assert clip.packets_decoded == 60
 
 
 def test_cut_points_exclude_open_gop_keyframes():

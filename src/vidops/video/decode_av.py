@@ -214,6 +214,7 @@ def _plan(path: Path, cfg: ExtractConfig, offsets: list[Offset]) -> _Plan | None
     try:
         packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size > 0]
         header = stream.frames
+        avi = "avi" in container.format.name
     except av.error.FFmpegError:
         return None
     finally:
@@ -224,12 +225,16 @@ def _plan(path: Path, cfg: ExtractConfig, offsets: list[Offset]) -> _Plan | None
     ranks = {pts: i for i, pts in enumerate(sorted(pts for pts, _ in packets))}
     if len(ranks) != count:
         return None  # duplicate timestamps: frames cannot be told apart by pts
+    display = [ranks[pts] for pts, _ in packets]
+    if avi and any(d != i for i, d in enumerate(display)):
+        # AVI stores no presentation times; with B-frames (DivX/Xvid packed bitstream)
+        # the demuxer's guesses do not match what the decoder outputs (seen on real clips).
+        return None
     try:
         views = [sample_indices(count, cfg, o) for o in offsets]
     except ShortClip:
         return None  # the full path verifies the count by decoding before refusing
-    return _Plan(count, max(header, 0), views, [ranks[pts] for pts, _ in packets],
-                 [key for _, key in packets], ranks)
+    return _Plan(count, max(header, 0), views, display, [key for _, key in packets], ranks)
 
 
 def _decode_selective(path: Path, cfg: ExtractConfig,
@@ -250,6 +255,7 @@ def _decode_selective(path: Path, cfg: ExtractConfig,
     if plan is None:
         return None
     wanted = set().union(*plan.views)
+    reordered = any(d != i for i, d in enumerate(plan.display))
     needed = plan.needed(wanted)
     if needed is None:
         return None
@@ -258,11 +264,20 @@ def _decode_selective(path: Path, cfg: ExtractConfig,
     convert = _converter(cfg, ctx.width, ctx.height)
     picked: dict[int, np.ndarray] = {}
 
-    def keep(frames) -> None:
+    shown = [-1]  # display index of the last frame out since the decoder was last reset
+
+    def keep(frames) -> bool:
+        """Convert the wanted frames; False when the output is not in display order."""
         for frame in frames:
             index = plan.pts_rank.get(frame.pts)
+            if index is None or index <= shown[0]:
+                # The timestamps do not describe the output (DivX/Xvid packed B-frames in
+                # AVI: the demuxer's pts and the decoder's order disagree).
+                return False
+            shown[0] = index
             if index in wanted and index not in picked:
                 picked[index] = convert(frame)
+        return True
 
     position, last_sent, last_needed = -1, -1, max(needed)
     try:
@@ -277,13 +292,25 @@ def _decode_selective(path: Path, cfg: ExtractConfig,
             if 0 <= last_sent < position - 1:
                 # A jump to the next cut point: take the frames the decoder still holds
                 # (B-frame delay), then reset it.
-                keep(ctx.decode(None))
+                if not keep(ctx.decode(None)):
+                    return None
                 ctx.flush_buffers()
+                shown[0] = -1
             last_sent = position
-            ctx.skip_frame = "DEFAULT" if plan.display[position] in wanted else "NONREF"
-            keep(ctx.decode(packet))
+            if reordered:  # B-frames are evident: those nobody asked for need not be decoded
+                ctx.skip_frame = "DEFAULT" if plan.display[position] in wanted else "NONREF"
+            frames = ctx.decode(packet)
+            if not reordered and [f.pts for f in frames] != [packet.pts]:
+                # In decode order, each packet must give back its own frame at once. AVI
+                # has no presentation times (pts = packet order), so a DivX/Xvid stream
+                # with packed B-frames looks in order but its decoder answers a frame
+                # late: the pts would name the wrong frame. Count and pick by decoding.
+                return None
+            if not keep(frames):
+                return None
         ctx.skip_frame = "DEFAULT"
-        keep(ctx.decode(None))
+        if not keep(ctx.decode(None)):
+            return None
     except av.error.FFmpegError:
         return None
     finally:
