@@ -96,4 +96,4 @@ def _inflate_stem(key: str, tensor: torch.Tensor, target: torch.Tensor, path: Pa
                  path, key)
         return inflated
     raise PretrainedError(f"{path}: {key} has shape {tuple(tensor.shape)} in the file but "
-                          f"{tuple(target.shape)} in the model (model.width or frame_diff differs?)")
+                          f"{tuple(target.shape)} in the model (another model.arch, width or frame_diff?)")
