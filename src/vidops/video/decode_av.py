@@ -1,11 +1,15 @@
 """Exact frame sampling with PyAV (FFmpeg's libraries, no subprocess).
 
-Why it is faster than the OpenCV path for the same exactness: the frame count is taken
-from the container (or, when it has none, as in Matroska, from the demuxed packets,
-which costs no decoding), then one decode pass converts only the wanted frames to RGB;
-at the end the decoded count is compared with that count, and only when they differ
-(AVIs that over-report, a cut-short stream) is the clip sampled again with the true
-count. Intra-only codecs (MJPEG) decode only the wanted packets.
+Two paths, both exact (tests pin them on clips that carry their frame number in pixels):
+
+- Selective (``_decode_selective``), tried first: when the container's frame count equals
+  its non-empty packets, only the packets the wanted frames depend on are decoded (from
+  the closed-GOP keyframe before each one up to it; unwanted non-reference B-frames
+  skipped by the decoder). Sampling 16 frames then costs less than a full decode.
+- Full: the count is taken from the container (or from the demuxed packets when it has
+  none, as in Matroska), one decode pass converts only the wanted frames, and when the
+  decoded count differs (AVIs that over-report, a cut-short stream) the clip is sampled
+  again with the true count. Intra-only codecs (MJPEG) decode only the wanted packets.
 """
 
 from __future__ import annotations
