@@ -57,37 +57,36 @@ def write_numbered(path: Path, frames: int, fourcc: str = "MJPG") -> Path:
 
 def _write_h264(path: Path, frames: int, gop: int | None) -> Path:
     """H.264 with B-frames (x264 defaults: 3), so decode order differs from display order."""
-    import av
-
-    size = BITS * BLOCK
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
+    def configure(stream) -> None:
         if gop is not None:
             stream.codec_context.gop_size = gop
             stream.options = {"keyint_min": str(min(gop, 25)), "sc_threshold": "0"}
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(draw_number(i), format="bgr24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+
+    return _write_pyav(path, frames, "libx264", configure)
 
 
 def _write_mpeg4_bframes(path: Path, frames: int) -> Path:
     """MPEG-4 Part 2 with 2 B-frames between references (as DivX/Xvid AVIs often have)."""
+    def configure(stream) -> None:
+        stream.codec_context.max_b_frames = 2
+        stream.codec_context.gop_size = 12
+
+    return _write_pyav(path, frames, "mpeg4", configure)
+
+
+def _write_pyav(path: Path, frames: int, codec: str, configure) -> Path:
     import av
 
     size = BITS * BLOCK
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=25)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
         stream.width = stream.height = size
         stream.pix_fmt = "yuv420p"
-        stream.codec_context.max_b_frames = 2
-        stream.codec_context.gop_size = 12
+        configure(stream)
         for i in range(frames):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(draw_number(i), format="bgr24")))
-        out.mux(stream.encode())
+            frame = av.VideoFrame.from_ndarray(draw_number(i), format="bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
     return path
 
 

@@ -23,6 +23,7 @@ import torch
 
 from vidops.clip_dataset import UsableClip
 from vidops.config import ExtractConfig, ModelConfig, TrainConfig
+from vidops.labels import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def training_key(model_cfg: ModelConfig, cfg: TrainConfig, frames: ExtractConfig
         "clips": sorted((c.clip_id, c.label, c.split) for c in train + val),
     }
     if model_cfg.pretrained_weights and Path(model_cfg.pretrained_weights).is_file():
-        payload["pretrained"] = _sha256(Path(model_cfg.pretrained_weights))
+        payload["pretrained"] = sha256_file(Path(model_cfg.pretrained_weights))
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -80,10 +81,3 @@ class Checkpoints:
         """After a finished training: the model folder now holds the result."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -124,12 +124,12 @@ def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifes
     from vidops.stages.extract import run_extract
 
     with _known_errors():
-        result = run_extract(load_params(params).extract, manifest, frames)
+        cfg = load_params(params).extract
+        result = run_extract(cfg, manifest, frames)
     typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
                f"{len(result.failed)} failed, {result.removed} stale files removed "
                f"({result.workers} worker{'s' if result.workers != 1 else ''})")
     if result.short:
-        cfg = load_params(params).extract
         typer.echo(f"  {result.short} clips shorter than the sampler needs: "
                    f"extract.short_clip {cfg.short_clip}")
     for line in result.failed:

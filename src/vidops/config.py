@@ -107,8 +107,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.pretrained_weights and self.arch in ("auto", "motion_linear"):
+            neural = [a for a in get_args(Arch) if a != "motion_linear"]
             raise ConfigError(f"model.pretrained_weights needs one neural model.arch "
-                              f"(cnn_lstm, cnn_pool, r3d_18, mc3_18, r2plus1d_18), got {self.arch}")
+                              f"({', '.join(neural)}), got {self.arch}")
         if self.diff_gap < 1:
             raise ConfigError(f"model.diff_gap must be at least 1, got {self.diff_gap}")
         if not 0 < self.motion_threshold < 1:

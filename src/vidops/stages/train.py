@@ -107,12 +107,13 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         cached = checkpoints.read_json(SELECTION_FILE)
         if cached:
             selection = selection_from_dict(cached)
-        elif model_cfg.arch == "auto":
-            selection = select_architecture(model_cfg, cfg, train + val, classes, hw)
-            mlflow.set_tag("mlflow.runName", f"train-auto-{selection.winner}")
         else:
-            selection = fixed(model_cfg.arch)
-        checkpoints.write_json(SELECTION_FILE, dataclasses.asdict(selection))
+            if model_cfg.arch == "auto":
+                selection = select_architecture(model_cfg, cfg, train + val, classes, hw)
+                mlflow.set_tag("mlflow.runName", f"train-auto-{selection.winner}")
+            else:
+                selection = fixed(model_cfg.arch)
+            checkpoints.write_json(SELECTION_FILE, dataclasses.asdict(selection))
         write_selection(selection_path, selection, selection_plot)
         chosen = dataclasses.replace(model_cfg, arch=distributed.broadcast(env, selection.winner))
         mlflow.log_param("arch", chosen.arch)

@@ -138,8 +138,6 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[Offset], count: int | 
     picked: dict[int, np.ndarray] = {}
     ctx = stream.codec_context
     convert = _converter(cfg, ctx.width, ctx.height)
-
-    rate = stream.average_rate or stream.guessed_rate or Fraction(0)
     decoded = 0
     try:
         if ctx.codec.intra_only and known is None:
@@ -169,8 +167,13 @@ def _decode(path: Path, cfg: ExtractConfig, offsets: list[Offset], count: int | 
     missing = wanted - picked.keys()
     if missing and decoded == count:
         raise DecodeError(path, f"frames {sorted(missing)[:5]} were not decoded")
-    info = ClipProbe(decoded, max(stream.frames, 0), float(rate), ctx.width, ctx.height, ctx.name)
-    return views, picked, info, count
+    return views, picked, _probe(stream, decoded, max(stream.frames, 0)), count
+
+
+def _probe(stream, frames: int, header: int) -> ClipProbe:
+    ctx = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate or Fraction(0)
+    return ClipProbe(frames, header, float(rate), ctx.width, ctx.height, ctx.name)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,11 @@ class _Plan:
     display: list[int]  # display index of each packet, in decode order
     keyframes: list[bool]  # per packet, in decode order
     pts_rank: dict[int, int]  # presentation timestamp -> display index
+
+    @property
+    def reordered(self) -> bool:
+        """B-frames: decode order differs from display order."""
+        return any(d != i for i, d in enumerate(self.display))
 
     def cut_points(self) -> list[bool]:
         """Keyframes that decoding can start from: no packet after one in decode order is
@@ -229,16 +237,17 @@ def _plan(path: Path, cfg: ExtractConfig, offsets: list[Offset]) -> _Plan | None
     ranks = {pts: i for i, pts in enumerate(sorted(pts for pts, _ in packets))}
     if len(ranks) != count:
         return None  # duplicate timestamps: frames cannot be told apart by pts
-    display = [ranks[pts] for pts, _ in packets]
-    if avi and any(d != i for i, d in enumerate(display)):
-        # AVI stores no presentation times; with B-frames (DivX/Xvid packed bitstream)
-        # the demuxer's guesses do not match what the decoder outputs (seen on real clips).
-        return None
     try:
         views = [sample_indices(count, cfg, o) for o in offsets]
     except ShortClip:
         return None  # the full path verifies the count by decoding before refusing
-    return _Plan(count, max(header, 0), views, display, [key for _, key in packets], ranks)
+    plan = _Plan(count, max(header, 0), views, [ranks[pts] for pts, _ in packets],
+                 [key for _, key in packets], ranks)
+    if avi and plan.reordered:
+        # AVI stores no presentation times; with B-frames (DivX/Xvid packed bitstream)
+        # the demuxer's guesses do not match what the decoder outputs (seen on real clips).
+        return None
+    return plan
 
 
 def _decode_selective(path: Path, cfg: ExtractConfig,
@@ -259,10 +268,12 @@ def _decode_selective(path: Path, cfg: ExtractConfig,
     if plan is None:
         return None
     wanted = set().union(*plan.views)
-    reordered = any(d != i for i, d in enumerate(plan.display))
+    reordered = plan.reordered
     needed = plan.needed(wanted)
     if needed is None:
         return None
+    # A second demux instead of keeping the first pass's packets: memory stays flat for
+    # long clips, and demuxing costs little next to decoding.
     container, stream = _open(path)
     ctx = stream.codec_context
     convert = _converter(cfg, ctx.width, ctx.height)
@@ -321,7 +332,6 @@ def _decode_selective(path: Path, cfg: ExtractConfig,
         container.close()
     if len(picked) != len(wanted):
         return None
-    rate = stream.average_rate or stream.guessed_rate or Fraction(0)
-    info = ClipProbe(plan.count, plan.header, float(rate), ctx.width, ctx.height, ctx.name)
+    info = _probe(stream, plan.count, plan.header)
     return [SampledClip(np.stack([picked[i] for i in idx]), idx, info, len(needed))
             for idx in plan.views]
