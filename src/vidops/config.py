@@ -49,11 +49,11 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    num_frames: int = 8  # T frames per clip
+    num_frames: int = 16  # T frames per clip (flow descriptors use the T - 1 consecutive pairs)
     sampling: Literal["uniform", "segment", "dense"] = "uniform"  # see video/sampling.py
     stride: int = 2  # dense: frames between two sampled ones
     short_clip: Literal["stretch", "repeat_last", "loop", "reject"] = "stretch"  # fewer frames than needed
-    size: int = 64  # output frames are size x size pixels
+    size: int = 160  # output frames are size x size pixels (the pretrained backbone sees them)
     resize: Literal["crop", "pad"] = "crop"  # crop: short side + centre crop; pad: letterbox
     decoder: Literal["auto", "pyav", "opencv"] = "auto"  # auto: PyAV, OpenCV when PyAV fails on a file
     workers: int = 0  # processes decoding clips in parallel; 0: one per CPU core (at most 8)
@@ -85,15 +85,20 @@ class ValidateConfig:
     metadata_leak_margin: float = 0.5  # warn when metadata alone scores this far from chance to 1
 
 
-Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18", "r2plus1d_18"]
+Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18", "r2plus1d_18",
+               "flow_linear", "appearance_linear", "fusion_linear"]
 NEURAL_3D = ("r3d_18", "mc3_18", "r2plus1d_18")  # torchvision's 3D CNNs
+BACKBONE_FAMILIES = ("appearance_linear", "fusion_linear")  # heads on the pretrained backbone
+WEIGHTLESS = ("motion_linear", "flow_linear")  # nothing for model.pretrained_weights to load
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     arch: Literal["auto", "cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18",
-                  "r2plus1d_18"] = "auto"  # auto: see candidates
-    candidates: tuple[Arch, ...] = ("motion_linear", "cnn_lstm")  # what auto chooses among, cheap first
+                  "r2plus1d_18", "flow_linear", "appearance_linear",
+                  "fusion_linear"] = "auto"  # auto: see candidates
+    candidates: tuple[Arch, ...] = ("motion_linear", "flow_linear", "appearance_linear",
+                                    "fusion_linear")  # what auto chooses among, cheap first
     width: int = 16  # channels of the first conv block; doubles per block
     hidden: int = 64  # LSTM hidden size (cnn_lstm)
     dropout: float = 0.2  # before the classifier head
@@ -103,13 +108,19 @@ class ModelConfig:
     motion_threshold: float = 0.06  # motion_linear: grey-level change (0-1) that counts as motion
     motion_segments: int = 2  # motion_linear: motion-energy images of this many time segments
     motion_c: float = 0.1  # motion_linear: inverse L2 strength of the logistic regression
+    backbone: Literal["efficientnet_lite0", "efficientnet_lite1",
+                      "efficientnet_lite2"] = "efficientnet_lite0"  # ImageNet weights from a package
+    backbone_frames: int = 8  # appearance: frames per clip through the backbone (its cost)
+    head_c: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)  # feature heads: inverse L2 strengths;
+    # the one with the lowest held-out log loss (group CV inside train) is used
     pretrained_weights: str = ""  # local state dict to start from (never downloaded); "" = random
 
     def __post_init__(self) -> None:
-        if self.pretrained_weights and self.arch in ("auto", "motion_linear"):
-            neural = [a for a in get_args(Arch) if a != "motion_linear"]
-            raise ConfigError(f"model.pretrained_weights needs one neural model.arch "
-                              f"({', '.join(neural)}), got {self.arch}")
+        if self.pretrained_weights:
+            self._check_pretrained()
+        if self.backbone_frames < 1 or not self.head_c or min(self.head_c) <= 0:
+            raise ConfigError("model.backbone_frames must be >= 1 and model.head_c a non-empty "
+                              "list of positive numbers")
         if self.diff_gap < 1:
             raise ConfigError(f"model.diff_gap must be at least 1, got {self.diff_gap}")
         if not 0 < self.motion_threshold < 1:
@@ -118,6 +129,18 @@ class ModelConfig:
             raise ConfigError("model.motion_segments must be >= 1 and model.motion_c > 0")
         if self.arch == "auto" and not self.candidates:
             raise ConfigError("model.arch is auto but model.candidates is empty")
+
+    def _check_pretrained(self) -> None:
+        archs = self.candidates if self.arch == "auto" else (self.arch,)
+        users = [a for a in archs if a not in WEIGHTLESS]
+        if not users:
+            raise ConfigError(f"model.pretrained_weights: {', '.join(archs)} have no weights to "
+                              f"load; name an arch that has (e.g. fusion_linear, r3d_18)")
+        # One file fits one network: the backbone of the feature families, or one neural arch.
+        kinds = sorted({"backbone" if a in BACKBONE_FAMILIES else a for a in users})
+        if len(kinds) > 1:
+            raise ConfigError(f"model.pretrained_weights: one file cannot start {', '.join(users)}; "
+                              f"keep candidates of one kind (the backbone families, or one arch)")
 
 
 @dataclass(frozen=True)
@@ -148,6 +171,8 @@ class TrainConfig:
     num_workers: int = -1  # DataLoader processes; -1: sized from the machine (0 on the CPU)
     processes: int = 1  # DDP processes on this machine (torchrun); >1 relaunches under torchrun
     checkpoint_dir: str = ".vidops/checkpoints"  # one checkpoint per epoch, outside DVC's outputs
+    feature_cache: str = ".vidops/features"  # per-clip features of the feature families (a cache)
+    refit_on_val: bool = True  # feature families: after scoring val, refit the head on train + val
     resume: bool = True  # continue an interrupted training of the same params and data
     patience: int = 10  # stop after this many epochs without a better val macro F1 (0: never)
     label_smoothing: float = 0.0  # cross-entropy label smoothing (0.1 cost 0.17 test F1 on the demo)

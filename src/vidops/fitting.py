@@ -3,8 +3,9 @@
 Neural models: AdamW with a one-cycle schedule, optional mixed precision, channels-last
 3D convolutions, ``torch.compile`` and DistributedDataParallel; early stopping on
 validation macro F1 with the best epoch kept; a checkpoint after every epoch from which
-a killed run resumes to the same result. The motion model: features once, a logistic
-regression fitted by scikit-learn (one "epoch"). Both return the same history rows.
+a killed run resumes to the same result. The motion model and the feature families
+(feature_fitting.py): features once, a logistic regression fitted by scikit-learn (one
+"epoch"). All return the same history rows.
 
 Reproducibility: every epoch reseeds dropout, the shuffle, the view choice and the
 augmentation from ``(train.seed, epoch)``, so an epoch computes the same thing whether
@@ -18,6 +19,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +36,9 @@ from vidops.config import NEURAL_3D, ModelConfig, TrainConfig
 from vidops.devices import TrainingDevice
 from vidops.distributed import DistEnv, all_sum, broadcast
 from vidops.models import build_model
-from vidops.models.motion import MotionLinear, fit_linear_head
+from vidops.models.feature_linear import FeatureLinear
+from vidops.models.linear_head import fit_linear_head
+from vidops.models.motion import MotionLinear
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +70,13 @@ class FitResult:
 def fit(model_cfg: ModelConfig, cfg: TrainConfig, train: list[UsableClip], val: list[UsableClip],
         classes: list[str], hw: TrainingDevice, progress: bool = True,
         log_metrics: bool = True, keep_best: bool = True, checkpoints: Checkpoints | None = None,
-        env: DistEnv | None = None) -> FitResult:
+        env: DistEnv | None = None, feature_cache: Path | None = None) -> FitResult:
     """Train ``model_cfg.arch`` on ``train``, score every epoch on ``val``.
 
     ``keep_best=False`` (cross-validation): no early stopping and the last epoch is kept,
     because choosing the epoch on a fold's held-out clips would inflate its score.
+    ``feature_cache``: the folder of per-clip features for the feature families (None:
+    computed without keeping them).
     """
     env = env or DistEnv()
     torch.manual_seed(cfg.seed)
@@ -80,6 +86,13 @@ def fit(model_cfg: ModelConfig, cfg: TrainConfig, train: list[UsableClip], val: 
         # One scikit-learn fit, no collectives: every rank does it, only rank 0 logs.
         return _fit_motion(model, model_cfg, cfg, train, val, classes, hw.device,
                            log_metrics and env.is_main)
+    if isinstance(model, FeatureLinear):
+        from vidops.feature_fitting import fit_feature_head
+
+        # keep_best=False means val is a cross-validation fold's held-out part: never fit on it.
+        return fit_feature_head(model, model_cfg, cfg, train, val, classes, feature_cache,
+                                progress and env.is_main, log_metrics and env.is_main,
+                                refit=keep_best and cfg.refit_on_val)
     if cfg.channels_last and model_cfg.arch in NEURAL_3D:
         model = model.to(memory_format=torch.channels_last_3d)
     loop = _NeuralLoop(model, cfg, train, val, classes, hw, env)
@@ -276,18 +289,25 @@ def _features(model: MotionLinear, clips: list[UsableClip], classes: list[str],
 def score(model: nn.Module, loader: DataLoader, device: torch.device,
           criterion: nn.Module | None = None) -> tuple[float, float, float]:
     """Cross-entropy (unsmoothed), accuracy and macro F1 over ``loader`` in eval mode."""
-    criterion = criterion or nn.CrossEntropyLoss()
     model.eval()
-    losses, preds, truth = [], [], []
+    logits, truth = [], []
     with torch.inference_mode():
         for clips, targets in loader:
-            logits = model(clips.to(device)).float()
-            losses.append(criterion(logits, targets.to(device)).item() * len(targets))
-            preds += logits.argmax(1).cpu().tolist()
-            truth += targets.tolist()
+            logits.append(model(clips.to(device)).float().cpu())
+            truth.append(targets)
+    return score_logits(torch.cat(logits), torch.cat(truth), criterion)
+
+
+def score_logits(logits: torch.Tensor, targets: torch.Tensor,
+                 criterion: nn.Module | None = None) -> tuple[float, float, float]:
+    """Mean cross-entropy, accuracy and macro F1 of ``(N, classes)`` logits."""
+    criterion = criterion or nn.CrossEntropyLoss()
+    with torch.inference_mode():
+        loss = float(criterion(logits.float(), targets))
+    preds, truth = logits.argmax(1).tolist(), targets.tolist()
     # Classes neither present nor predicted are left out: a small val split or a
     # cross-validation fold may lack a class, and that is not the model's error.
     f1 = f1_score(truth, preds, labels=sorted(set(truth) | set(preds)), average="macro",
                   zero_division=0)
     accuracy = float(np.mean(np.array(preds) == np.array(truth)))
-    return float(sum(losses) / len(truth)), accuracy, float(f1)
+    return loss, accuracy, float(f1)

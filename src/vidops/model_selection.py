@@ -40,6 +40,7 @@ class CandidateScore:
     mean_f1: float | None
     std_f1: float | None
     seconds: float
+    mean_loss: float | None = None  # held-out cross-entropy: breaks ties of macro F1
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,13 @@ def group_folds(clips: list[UsableClip], n_folds: int, seed: int
 
 
 def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[UsableClip],
-                        classes: list[str], hw: TrainingDevice) -> Selection:
-    """Score every candidate by cross-validation; each one is a nested MLflow run."""
+                        classes: list[str], hw: TrainingDevice,
+                        feature_cache: Path | None = None) -> Selection:
+    """Score every candidate by cross-validation; each one is a nested MLflow run.
+
+    The feature families read their per-clip features from ``feature_cache``: the first
+    fold computes them, every later fold and candidate reuses them.
+    """
     import mlflow
 
     folds = group_folds(clips, cfg.cv_folds, cfg.seed)
@@ -85,7 +91,7 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
     start = time.monotonic()
     scores: list[CandidateScore] = []
     for position, arch in enumerate(model_cfg.candidates):
-        began, fold_f1, status = time.monotonic(), [], "scored"
+        began, fold_f1, fold_loss, status = time.monotonic(), [], [], "scored"
         with mlflow.start_run(run_name=f"cv-{arch}", nested=True, experiment_id=experiment_id):
             mlflow.log_params({"arch": arch, "folds": len(folds)})
             for i, (train_idx, held_idx) in enumerate(folds):
@@ -95,8 +101,10 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
                     break
                 result = fit(dataclasses.replace(model_cfg, arch=arch), cfg,
                              [clips[j] for j in train_idx], [clips[j] for j in held_idx], classes,
-                             hw, progress=False, log_metrics=False, keep_best=False)
+                             hw, progress=False, log_metrics=False, keep_best=False,
+                             feature_cache=feature_cache)
                 fold_f1.append(result.kept.val_f1)
+                fold_loss.append(result.kept.val_loss)
                 mlflow.log_metric("fold_f1", result.kept.val_f1, step=i + 1)
                 log.info("cv %s fold %d/%d: macro F1 %.3f", arch, i + 1, len(folds),
                          result.kept.val_f1)
@@ -106,10 +114,14 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
             seconds = time.monotonic() - began
             mlflow.log_metrics({"cv_seconds": seconds, **({"cv_mean_f1": mean} if complete else {})})
             mlflow.set_tag("status", status)
-        scores.append(CandidateScore(arch, status, fold_f1, mean, std, seconds))
+        loss = float(np.mean(fold_loss)) if complete else None
+        scores.append(CandidateScore(arch, status, fold_f1, mean, std, seconds, loss))
         log.info("cv %s: %s", arch, f"mean macro F1 {mean:.3f}" if complete else status)
-    # Ties go to the earlier candidate: the list is ordered cheap first.
-    winner = max((s for s in scores if s.mean_f1 is not None), key=lambda s: s.mean_f1 or 0.0)
+    # Equal macro F1 (common on a few groups: several candidates score 1.0) goes to the
+    # more confident one on the held-out clips (lower cross-entropy); then to the earlier
+    # candidate: the list is ordered cheap first.
+    winner = max((s for s in scores if s.mean_f1 is not None),
+                 key=lambda s: (round(s.mean_f1 or 0.0, 9), -(s.mean_loss or 0.0)))
     return Selection("auto", winner.arch, len(folds), len({c.group for c in clips}),
                      cfg.select_budget_s, scores)
 

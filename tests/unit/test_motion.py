@@ -11,7 +11,8 @@ from sklearn.preprocessing import StandardScaler
 from vidops.config import ExtractConfig, ModelConfig
 from vidops.model_artifact import load_model_dir, save_model_dir
 from vidops.models import build_model
-from vidops.models.motion import SIZE, MotionLinear, fit_linear_head, hog, hu_moments, motion_images
+from vidops.models.linear_head import fit_linear_head
+from vidops.models.motion import SIZE, MotionLinear, hog, hu_moments, motion_images
 
 
 def moving_square(frames: int = 8, step: int = 6, size: int = SIZE) -> torch.Tensor:

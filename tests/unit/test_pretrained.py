@@ -80,7 +80,13 @@ def test_missing_or_unreadable_files_are_named(tmp_path, content):
         build_model(dataclasses.replace(R3D, pretrained_weights=str(path)), 3)
 
 
-def test_pretrained_weights_need_one_neural_arch():
-    for arch in ("auto", "motion_linear"):
-        with pytest.raises(ConfigError, match=r"pretrained_weights needs one neural model\.arch"):
+def test_pretrained_weights_need_an_arch_with_weights_and_only_one_kind():
+    for arch in ("motion_linear", "flow_linear"):
+        with pytest.raises(ConfigError, match=r"have no weights to load"):
             ModelConfig(arch=arch, pretrained_weights="w.pt")
+    with pytest.raises(ConfigError, match=r"one file cannot start cnn_lstm, fusion_linear"):
+        ModelConfig(arch="auto", candidates=("motion_linear", "cnn_lstm", "fusion_linear"),
+                    pretrained_weights="w.pt")
+    # auto among the backbone families (and weightless ones): the file is the backbone's.
+    ModelConfig(arch="auto", pretrained_weights="w.pt")
+    ModelConfig(arch="r3d_18", pretrained_weights="w.pt")

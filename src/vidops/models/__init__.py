@@ -7,6 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from vidops.config import NEURAL_3D, ModelConfig
+from vidops.models.feature_linear import STREAMS, FeatureLinear
 from vidops.models.motion import MotionLinear
 from vidops.models.pretrained import load_pretrained
 from vidops.models.video3d import Video3D
@@ -30,6 +31,8 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
         model = Video3D(cfg.arch, num_classes, cfg.dropout, diff)
     elif cfg.arch == "motion_linear":
         return MotionLinear(num_classes, cfg.motion_threshold, cfg.motion_segments)
+    elif cfg.arch in STREAMS:
+        return _feature_model(cfg, num_classes, load_weights)
     elif cfg.arch == "auto":
         raise ValueError("model.arch auto is resolved by the train stage's model selection; "
                          "build_model needs a concrete architecture")
@@ -37,4 +40,15 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
         raise ValueError(f"unknown model.arch {cfg.arch!r}")
     if cfg.pretrained_weights and load_weights:
         load_pretrained(model, Path(cfg.pretrained_weights))
+    return model
+
+
+def _feature_model(cfg: ModelConfig, num_classes: int, load_weights: bool) -> FeatureLinear:
+    """A feature family; its backbone (if any) from the packaged ImageNet weights or a user file."""
+    from vidops.features.appearance import load_backbone, weights_file
+
+    model = FeatureLinear(num_classes, STREAMS[cfg.arch], cfg.backbone, cfg.backbone_frames)
+    if model.embedder is not None and load_weights:
+        load_backbone(model.embedder.net, weights_file(cfg.backbone, cfg.pretrained_weights),
+                      model.embedder.variant)
     return model

@@ -7,17 +7,17 @@ coarse grid of its values, a histogram of oriented gradients (HOG: the shape of 
 moving region) and the seven Hu moments (shape, invariant to position and scale).
 
 Why a module and not a scikit-learn pipeline: the logistic regression is fitted with
-scikit-learn (see :func:`fit_linear_head`) and copied, with its standardisation, into
-buffers and one ``nn.Linear``. The model is then a state dict of tensors that takes ``(B, T, H, W, 3)``
-uint8 clips and returns logits, exactly like the CNNs, so evaluation, registration, the
-gate and the served pyfunc do not know which family won, and nothing is unpickled.
+scikit-learn (:func:`vidops.models.linear_head.fit_linear_head`) and copied, with its
+standardisation, into buffers and one ``nn.Linear``. The model is then a state dict of
+tensors that takes ``(B, T, H, W, 3)`` uint8 clips and returns logits, exactly like the
+CNNs, so evaluation, registration, the gate and the served pyfunc do not know which
+family won, and nothing is unpickled.
 
 On tens of clips this family trains in seconds and does not need pretrained weights.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -138,34 +138,3 @@ class MotionLinear(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.head((self.features(clips) - self.mean) / self.scale)
-
-
-def fit_linear_head(model: MotionLinear, features: np.ndarray, targets: np.ndarray,
-                    num_classes: int, c: float, seed: int) -> None:
-    """Fit standardisation + multinomial logistic regression; copy both into ``model``.
-
-    Logistic regression minimises log loss, so its softmax probabilities are calibrated
-    by construction; that is what the gate's F1 and serving's scores are read from.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    present = np.unique(targets)
-    if len(present) < 2:
-        raise ValueError(f"need clips of at least 2 classes to fit, got {len(present)}")
-    scaler = StandardScaler().fit(features)
-    clf = LogisticRegression(C=c, max_iter=5000, random_state=seed)
-    clf.fit(scaler.transform(features), targets)
-    weight = np.zeros((num_classes, features.shape[1]))
-    bias = np.full(num_classes, -1e4)  # a class absent from training is never predicted
-    coef, intercept = clf.coef_, clf.intercept_
-    if len(clf.classes_) == 2:  # binary: scikit-learn keeps one row, for the second class
-        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
-        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-    weight[clf.classes_] = coef
-    bias[clf.classes_] = intercept
-    with torch.no_grad():
-        model.mean.copy_(torch.from_numpy(scaler.mean_).float())
-        model.scale.copy_(torch.from_numpy(scaler.scale_).float())
-        model.head.weight.copy_(torch.from_numpy(weight).float())
-        model.head.bias.copy_(torch.from_numpy(bias).float())

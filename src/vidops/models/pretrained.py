@@ -25,7 +25,7 @@ class PretrainedError(ValueError):
 
 def load_pretrained(model: nn.Module, path: Path) -> list[str]:
     """Copy the file's weights into ``model``; returns the head keys left untouched."""
-    state = _read(path)
+    state = read_state_dict(path)
     own = model.state_dict()
     state = {_own_name(k, own): v for k, v in state.items()}
     head = getattr(model, "head_prefix", "head.")
@@ -55,7 +55,7 @@ def load_pretrained(model: nn.Module, path: Path) -> list[str]:
     return sorted(skipped)
 
 
-def _read(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise PretrainedError(f"{path}: model.pretrained_weights file not found")
     if path.stat().st_size == 0:

@@ -71,7 +71,7 @@ def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfi
         if not env.is_main:
             winner = distributed.broadcast(env, None)
             fit(dataclasses.replace(model_cfg, arch=winner), cfg, train, val, classes, hw,
-                progress=False, log_metrics=False, env=env)
+                progress=False, log_metrics=False, env=env, feature_cache=root / cfg.feature_cache)
             return None
         checkpoints = Checkpoints(root / cfg.checkpoint_dir,
                                   training_key(model_cfg, cfg, frames_cfg, train, val))
@@ -109,7 +109,8 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
             selection = selection_from_dict(cached)
         else:
             if model_cfg.arch == "auto":
-                selection = select_architecture(model_cfg, cfg, train + val, classes, hw)
+                selection = select_architecture(model_cfg, cfg, train + val, classes, hw,
+                                                root / cfg.feature_cache)
                 mlflow.set_tag("mlflow.runName", f"train-auto-{selection.winner}")
             else:
                 selection = fixed(model_cfg.arch)
@@ -118,7 +119,7 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         chosen = dataclasses.replace(model_cfg, arch=distributed.broadcast(env, selection.winner))
         mlflow.log_param("arch", chosen.arch)
         result = fit(chosen, cfg, train, val, classes, hw, progress, checkpoints=checkpoints,
-                     env=env)
+                     env=env, feature_cache=root / cfg.feature_cache)
         best = result.kept
         if result.resumed_from:
             mlflow.set_tag("resumed_from_epoch", str(result.resumed_from))

@@ -1,0 +1,104 @@
+"""Fit a feature family (``flow_linear``, ``appearance_linear``, ``fusion_linear``).
+
+Each clip's per-frame stream rows come from the feature cache (features/cache.py):
+computed once per clip from its extracted frames with the model's own
+:meth:`~vidops.models.feature_linear.FeatureLinear.stream_rows`, then reused by every
+fold of ``model.arch: auto``, the final fit and later retrains. The head's strength is
+chosen by group cross-validation inside the training clips (models/linear_head.py),
+then the head is fitted on all of them and scored on val from the same cached rows:
+no clip's features are computed twice.
+
+A linear head has no epoch to pick, so val has nothing left to choose once it has been
+scored: with ``train.refit_on_val`` the head that ships is refitted on train + val (its
+strength chosen again on their groups). On small data that is most of what there is to
+learn from: on ``udacity_ps7`` (one person per split) it doubles the people the model
+has seen. The val figures reported are those of the fit on train alone, before the refit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vidops.clip_dataset import UsableClip
+from vidops.config import ModelConfig, TrainConfig
+from vidops.features.cache import FeatureCache
+from vidops.fitting import EpochStats, FitResult, score_logits
+from vidops.models.feature_linear import FeatureLinear
+from vidops.models.linear_head import choose_c, fit_linear_head
+
+log = logging.getLogger(__name__)
+
+
+def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Path | None,
+                  progress: bool = False) -> np.ndarray:
+    """``(N, F)`` pooled features of ``clips``, from the cache where it has them."""
+    rows: dict[str, list[np.ndarray]] = {}
+    for stream in model.streams:
+        compute = _computer(model, stream)
+        if cache_root is None:
+            rows[stream] = [compute(np.load(c.frames_file)) for c in clips]
+            continue
+        cache = FeatureCache(cache_root, stream, model.extractor(stream))
+        items = tqdm(clips, desc=f"features {stream}", unit="clip", disable=not progress,
+                     leave=False)
+        rows[stream] = [cache.get(c.clip_id, c.frames_file, compute) for c in items]
+        log.info("features %s: %d clips, %d computed, %d reused (%s)", stream, len(clips),
+                 cache.counts.computed, cache.counts.reused, cache.dir)
+    return np.stack([model.pooled({s: rows[s][i] for s in model.streams})
+                     for i in range(len(clips))])
+
+
+def _computer(model: FeatureLinear, stream: str):
+    def compute(frames: np.ndarray) -> np.ndarray:
+        return model.stream_rows(frames, stream)
+
+    return compute
+
+
+def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
+                     train: list[UsableClip], val: list[UsableClip], classes: list[str],
+                     cache_root: Path | None, progress: bool, log_metrics: bool,
+                     refit: bool = False) -> FitResult:
+    start = time.perf_counter()
+    index = {name: i for i, name in enumerate(classes)}
+    x_train = clip_features(model, train, cache_root, progress)
+    x_val = clip_features(model, val, cache_root, progress)
+    y_train = np.array([index[c.label] for c in train])
+    y_val = torch.tensor([index[c.label] for c in val])
+    c = choose_c(x_train, y_train, [c.group for c in train], model_cfg.head_c, cfg.seed,
+                 model.blocks)
+    fit_linear_head(model, x_train, y_train, len(classes), c, cfg.seed, model.blocks)
+    model.eval()
+    with torch.inference_mode():
+        train_logits = model.logits(torch.from_numpy(x_train)).cpu()
+        val_logits = model.logits(torch.from_numpy(x_val)).cpu()
+    train_loss, train_acc, _ = score_logits(train_logits, torch.from_numpy(y_train))
+    val_loss, val_acc, val_f1 = score_logits(val_logits, y_val)
+    if refit:
+        x_all = np.concatenate([x_train, x_val])
+        y_all = np.concatenate([y_train, y_val.numpy()])
+        c = choose_c(x_all, y_all, [c.group for c in train + val], model_cfg.head_c, cfg.seed,
+                     model.blocks)
+        fit_linear_head(model, x_all, y_all, len(classes), c, cfg.seed, model.blocks)
+        log.info("%s: head refitted on train + val (%d clips, C=%g)", model_cfg.arch,
+                 len(x_all), c)
+    seconds = time.perf_counter() - start
+    stats = EpochStats(1, train_loss, train_acc, val_loss, val_acc, val_f1, 0.0, seconds,
+                       len(train) / seconds, 0.0)
+    log.info("%s on %d clips (%d features, C=%g): train acc %.3f, val macro F1 %.3f",
+             model_cfg.arch, len(train), x_train.shape[1], c, train_acc, val_f1)
+    if log_metrics:
+        import mlflow
+
+        mlflow.log_metrics({k: v for k, v in dataclasses.asdict(stats).items() if k != "epoch"},
+                           step=1)
+        mlflow.log_metric("head_c", c)
+        mlflow.set_tag("head_fitted_on", "train+val" if refit else "train")
+    return FitResult(model, [stats], stats)
