@@ -1,14 +1,17 @@
 """Serving latency for one 3-second 640x480 clip on the CPU, side by side with decoding.
 
-    python benchmarks/serving.py [--repeats 15] [--port 5077]
+    python benchmarks/serving.py [--repeats 15] [--port 5077] [--archs flow_linear fusion_linear]
 
 Measured in one run, on the same clip:
   decode_all   OpenCV reads and converts every frame (the floor for any decoding server)
   sample       vidops' sampler: count frames by decoding, then grab/retrieve T frames
   pyfunc       the logged pyfunc in-process: bytes -> sample -> model -> probabilities
   http         POST base64 JSON to `mlflow models serve` on 127.0.0.1 and read the answer
-The model has the default params.yaml architecture with random weights: latency does not
-depend on the weights. It is saved with the same models-from-code path `register` uses.
+Per architecture (default: flow_linear, what `auto` picks on the demo and on udacity_ps7,
+and fusion_linear, the heaviest feature family: backbone + flow), with the default
+params.yaml frame parameters and unfitted heads: latency does not depend on the head's
+weights (the backbone's are the real ImageNet ones). Saved with the same models-from-code
+path `register` uses.
 """
 
 from __future__ import annotations
@@ -60,16 +63,19 @@ def decode_all(path: Path) -> int:
     return n
 
 
-def save_pyfunc(folder: Path) -> Path:
+def save_pyfunc(folder: Path, arch: str) -> Path:
+    import dataclasses
+
     import mlflow.pyfunc
 
     params = load_params(ROOT / "params.yaml")
+    model_cfg = dataclasses.replace(params.model, arch=arch)
     classes = ["pulse", "slide", "spin", "still"]
-    model_dir = folder / "model_dir"
-    save_model_dir(model_dir, build_model(params.model, len(classes)), params.model, params.extract,
+    model_dir = folder / f"model_dir_{arch}"
+    save_model_dir(model_dir, build_model(model_cfg, len(classes)), model_cfg, params.extract,
                    classes, "benchmark")
     package = Path(vidops.__file__).parent
-    out = folder / "pyfunc"
+    out = folder / f"pyfunc_{arch}"
     mlflow.pyfunc.save_model(str(out), python_model=str(package / "serving_model.py"),
                              artifacts={"model_dir": str(model_dir)}, code_paths=[str(package)],
                              pip_requirements=["mlflow", "torch", "opencv-python-headless"])
@@ -106,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--port", type=int, default=5077)
+    parser.add_argument("--archs", nargs="+", default=["flow_linear", "fusion_linear"])
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow.pyfunc
@@ -115,7 +122,6 @@ def main() -> None:
         clip = make_clip(folder)
         data = clip.read_bytes()
         cfg = load_params(ROOT / "params.yaml").extract
-        model = mlflow.pyfunc.load_model(str(save_pyfunc(folder)))
         frame = pd.DataFrame({"video": [data]})
         body = json.dumps({"dataframe_split": {"columns": ["video"],
                                                "data": [[base64.b64encode(data).decode()]]}}).encode()
@@ -126,17 +132,21 @@ def main() -> None:
             with urllib.request.urlopen(request, timeout=60) as response:
                 json.loads(response.read())
 
-        server = serve(folder / "pyfunc", args.port)
-        try:
-            results = {
-                "decode_all": timed(lambda: decode_all(clip), args.repeats),
-                "sample": timed(lambda: sample_clip(clip, cfg), args.repeats),
-                "pyfunc": timed(lambda: model.predict(frame), args.repeats),
-                "http": timed(http, args.repeats),
-            }
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-    reference = statistics.median(results["decode_all"])
+        results = {
+            "decode_all (reference)": timed(lambda: decode_all(clip), args.repeats),
+            "sample (vidops sampler)": timed(lambda: sample_clip(clip, cfg), args.repeats),
+        }
+        for arch in args.archs:
+            saved = save_pyfunc(folder, arch)
+            model = mlflow.pyfunc.load_model(str(saved))
+            results[f"{arch}: pyfunc in-process"] = timed(lambda m=model: m.predict(frame),
+                                                          args.repeats)
+            server = serve(saved, args.port)
+            try:
+                results[f"{arch}: http (`mlflow models serve`)"] = timed(http, args.repeats)
+            finally:
+                os.killpg(server.pid, signal.SIGTERM)
+    reference = statistics.median(results["decode_all (reference)"])
     print(f"clip: 3 s, 640x480, 30 fps, MPEG-4 Part 2, {len(data)} bytes; T={cfg.num_frames}, "
           f"size={cfg.size}; {args.repeats} repeats after a warm-up; python {sys.version.split()[0]}")
     print("| step | median ms | min ms | max ms | / decode_all |")

@@ -86,21 +86,24 @@ class ValidateConfig:
 
 
 Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18", "r2plus1d_18",
-               "flow_linear", "appearance_linear", "fusion_linear"]
+               "flow_linear", "appearance_linear", "fusion_linear", "fusion_temporal"]
 NEURAL_3D = ("r3d_18", "mc3_18", "r2plus1d_18")  # torchvision's 3D CNNs
-BACKBONE_FAMILIES = ("appearance_linear", "fusion_linear")  # heads on the pretrained backbone
+FEATURE_FAMILIES = ("flow_linear", "appearance_linear", "fusion_linear",
+                    "fusion_temporal")  # heads on cached per-clip features
+# Families with the pretrained backbone inside.
+BACKBONE_FAMILIES = ("appearance_linear", "fusion_linear", "fusion_temporal")
 WEIGHTLESS = ("motion_linear", "flow_linear")  # nothing for model.pretrained_weights to load
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     arch: Literal["auto", "cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18",
-                  "r2plus1d_18", "flow_linear", "appearance_linear",
-                  "fusion_linear"] = "auto"  # auto: see candidates
+                  "r2plus1d_18", "flow_linear", "appearance_linear", "fusion_linear",
+                  "fusion_temporal"] = "auto"  # auto: see candidates
     candidates: tuple[Arch, ...] = ("motion_linear", "flow_linear", "appearance_linear",
                                     "fusion_linear")  # what auto chooses among, cheap first
     width: int = 16  # channels of the first conv block; doubles per block
-    hidden: int = 64  # LSTM hidden size (cnn_lstm)
+    hidden: int = 64  # hidden units of cnn_lstm's LSTM and of fusion_temporal
     dropout: float = 0.2  # before the classifier head
     frame_diff: bool = True  # add frame-difference channels to every frame's RGB
     diff_gap: int = 1  # difference to the sampled frame this many steps earlier
@@ -111,7 +114,7 @@ class ModelConfig:
     backbone: Literal["efficientnet_lite0", "efficientnet_lite1",
                       "efficientnet_lite2"] = "efficientnet_lite0"  # ImageNet weights from a package
     backbone_frames: int = 8  # appearance: frames per clip through the backbone (its cost)
-    head_c: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)  # feature heads: inverse L2 strengths;
+    head_c: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)  # feature heads: inverse L2 strengths;
     # the one with the lowest held-out log loss (group CV inside train) is used
     pretrained_weights: str = ""  # local state dict to start from (never downloaded); "" = random
 

@@ -1,4 +1,5 @@
-"""Fit a feature family (``flow_linear``, ``appearance_linear``, ``fusion_linear``).
+"""Fit a feature family (``flow_linear``, ``appearance_linear``, ``fusion_linear``,
+``fusion_temporal``).
 
 Each clip's per-frame stream rows come from the feature cache (features/cache.py):
 computed once per clip from its extracted frames with the model's own
@@ -17,6 +18,7 @@ has seen. The val figures reported are those of the fit on train alone, before t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
@@ -24,21 +26,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from vidops.clip_dataset import UsableClip
 from vidops.config import ModelConfig, TrainConfig
 from vidops.features.cache import FeatureCache
 from vidops.fitting import EpochStats, FitResult, score_logits
-from vidops.models.feature_linear import FeatureLinear
-from vidops.models.linear_head import choose_c, fit_linear_head
+from vidops.models.feature_linear import FeatureLinear, FeatureStreams
+from vidops.models.feature_temporal import FeatureTemporal
+from vidops.models.linear_head import block_weights, choose_c, fit_linear_head
 
 log = logging.getLogger(__name__)
 
 
-def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Path | None,
-                  progress: bool = False) -> np.ndarray:
-    """``(N, F)`` pooled features of ``clips``, from the cache where it has them."""
+def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path | None,
+              progress: bool = False) -> list[dict[str, np.ndarray]]:
+    """Per clip, each stream's rows, from the cache where it has them."""
     rows: dict[str, list[np.ndarray]] = {}
     for stream in model.streams:
         compute = _computer(model, stream)
@@ -51,11 +55,16 @@ def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Pat
         rows[stream] = [cache.get(c.clip_id, c.frames_file, compute) for c in items]
         log.info("features %s: %d clips, %d computed, %d reused (%s)", stream, len(clips),
                  cache.counts.computed, cache.counts.reused, cache.dir)
-    return np.stack([model.pooled({s: rows[s][i] for s in model.streams})
-                     for i in range(len(clips))])
+    return [{s: rows[s][i] for s in model.streams} for i in range(len(clips))]
 
 
-def _computer(model: FeatureLinear, stream: str):
+def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Path | None,
+                  progress: bool = False) -> np.ndarray:
+    """``(N, F)`` pooled features of ``clips``, from the cache where it has them."""
+    return np.stack([model.pooled(r) for r in clip_rows(model, clips, cache_root, progress)])
+
+
+def _computer(model: FeatureStreams, stream: str):
     def compute(frames: np.ndarray) -> np.ndarray:
         return model.stream_rows(frames, stream)
 
@@ -102,3 +111,64 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
         mlflow.log_metric("head_c", c)
         mlflow.set_tag("head_fitted_on", "train+val" if refit else "train")
     return FitResult(model, [stats], stats)
+
+
+def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[UsableClip],
+                      val: list[UsableClip], classes: list[str], cache_root: Path | None,
+                      progress: bool, log_metrics: bool, keep_best: bool) -> FitResult:
+    """Train the temporal head on cached rows; keep the best val epoch (or the last in CV)."""
+    index = {name: i for i, name in enumerate(classes)}
+    x_train = torch.from_numpy(np.stack([model.sequence(r) for r in
+                                         clip_rows(model, train, cache_root, progress)]))
+    x_val = torch.from_numpy(np.stack([model.sequence(r) for r in
+                                       clip_rows(model, val, cache_root, progress)]))
+    y_train = torch.tensor([index[c.label] for c in train])
+    y_val = torch.tensor([index[c.label] for c in val])
+    flat = x_train.reshape(-1, x_train.shape[-1]).double()
+    scale = flat.std(0, unbiased=False).clamp_min(1e-6).numpy() * block_weights(model.blocks)
+    with torch.no_grad():
+        model.mean.copy_(flat.mean(0).float())
+        model.scale.copy_(torch.from_numpy(scale).float())
+    torch.manual_seed(cfg.seed)
+    model.apply(lambda m: m.reset_parameters() if isinstance(m, nn.Linear | nn.Conv1d) else None)
+    optimizer = torch.optim.AdamW([p for n, p in model.named_parameters()
+                                   if not n.startswith("embedder.")],
+                                  lr=cfg.lr, weight_decay=cfg.weight_decay)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    history: list[EpochStats] = []
+    best_state, best_key = None, None
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(
+            cfg.seed * 100_003 + epoch))
+        for batch in order.split(cfg.batch_size):
+            loss = criterion(model.logits(x_train[batch]), y_train[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.inference_mode():
+            train_loss, train_acc, _ = score_logits(model.logits(x_train), y_train)
+            val_loss, val_acc, val_f1 = score_logits(model.logits(x_val), y_val)
+        seconds = time.perf_counter() - start
+        stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, val_f1, cfg.lr,
+                           seconds, len(train) / seconds, 0.0)
+        history.append(stats)
+        if log_metrics:
+            import mlflow
+
+            mlflow.log_metrics({k: v for k, v in dataclasses.asdict(stats).items()
+                                if k != "epoch"}, step=epoch)
+        key = (val_f1, -val_loss)
+        if best_key is None or key > best_key:
+            best_key, best_state = key, copy.deepcopy(model.state_dict())
+            best_epoch = epoch
+        if keep_best and cfg.patience and epoch - best_epoch >= cfg.patience:
+            break
+    if keep_best:
+        model.load_state_dict(best_state)
+    kept = history[best_epoch - 1] if keep_best else history[-1]
+    log.info("fusion_temporal on %d clips: epoch %d kept, val macro F1 %.3f", len(train),
+             kept.epoch, kept.val_f1)
+    return FitResult(model.eval(), history, kept)

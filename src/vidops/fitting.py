@@ -37,6 +37,7 @@ from vidops.devices import TrainingDevice
 from vidops.distributed import DistEnv, all_sum, broadcast
 from vidops.models import build_model
 from vidops.models.feature_linear import FeatureLinear
+from vidops.models.feature_temporal import FeatureTemporal
 from vidops.models.linear_head import fit_linear_head
 from vidops.models.motion import MotionLinear
 
@@ -86,6 +87,11 @@ def fit(model_cfg: ModelConfig, cfg: TrainConfig, train: list[UsableClip], val: 
         # One scikit-learn fit, no collectives: every rank does it, only rank 0 logs.
         return _fit_motion(model, model_cfg, cfg, train, val, classes, hw.device,
                            log_metrics and env.is_main)
+    if isinstance(model, FeatureTemporal):
+        from vidops.feature_fitting import fit_temporal_head
+
+        return fit_temporal_head(model, cfg, train, val, classes, feature_cache,
+                                 progress and env.is_main, log_metrics and env.is_main, keep_best)
     if isinstance(model, FeatureLinear):
         from vidops.feature_fitting import fit_feature_head
 

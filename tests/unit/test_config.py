@@ -12,7 +12,8 @@ def test_repo_params_load_into_every_section():
     assert isinstance(params, Params)
     assert params.register.model_name == "vidops-classifier"
     assert params.model.arch == "auto"
-    assert params.model.candidates == ("motion_linear", "cnn_lstm")
+    assert params.model.candidates == ("motion_linear", "flow_linear", "appearance_linear",
+                                       "fusion_linear")
 
 
 @pytest.mark.parametrize("section", ["paths", "ingest", "extract", "validate", "model", "train",

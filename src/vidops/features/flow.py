@@ -60,7 +60,9 @@ def dense_flow(grey: np.ndarray, estimator: str) -> np.ndarray:
 def _histogram(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """Magnitude-weighted orientation histogram per cell, ``(CELLS, BINS)``, per pixel."""
     magnitude = np.hypot(dx, dy)
-    angle = np.arctan2(dy, dx) % (2 * np.pi)
+    # Bins centred on the principal directions (right, down-right, down ...): a motion
+    # straight along an axis falls in one bin instead of splitting over two.
+    angle = (np.arctan2(dy, dx) + np.pi / BINS) % (2 * np.pi)
     bins = np.minimum((angle / (2 * np.pi / BINS)).astype(np.int64), BINS - 1)
     votes = np.zeros((*dx.shape, BINS), np.float32)
     np.put_along_axis(votes, bins[..., None], magnitude[..., None], axis=-1)

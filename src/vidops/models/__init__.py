@@ -6,8 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
-from vidops.config import NEURAL_3D, ModelConfig
-from vidops.models.feature_linear import STREAMS, FeatureLinear
+from vidops.config import FEATURE_FAMILIES, NEURAL_3D, ModelConfig
 from vidops.models.motion import MotionLinear
 from vidops.models.pretrained import load_pretrained
 from vidops.models.video3d import Video3D
@@ -31,7 +30,7 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
         model = Video3D(cfg.arch, num_classes, cfg.dropout, diff)
     elif cfg.arch == "motion_linear":
         return MotionLinear(num_classes, cfg.motion_threshold, cfg.motion_segments)
-    elif cfg.arch in STREAMS:
+    elif cfg.arch in FEATURE_FAMILIES:
         return _feature_model(cfg, num_classes, load_weights)
     elif cfg.arch == "auto":
         raise ValueError("model.arch auto is resolved by the train stage's model selection; "
@@ -43,11 +42,20 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
     return model
 
 
-def _feature_model(cfg: ModelConfig, num_classes: int, load_weights: bool) -> FeatureLinear:
+def _feature_model(cfg: ModelConfig, num_classes: int, load_weights: bool) -> nn.Module:
     """A feature family; its backbone (if any) from the packaged ImageNet weights or a user file."""
+    # Imported here: the feature code imports vidops.models.pretrained, so a module-level
+    # import would be circular.
     from vidops.features.appearance import load_backbone, weights_file
+    from vidops.models.feature_linear import STREAMS, FeatureLinear
+    from vidops.models.feature_temporal import TEMPORAL, FeatureTemporal
 
-    model = FeatureLinear(num_classes, STREAMS[cfg.arch], cfg.backbone, cfg.backbone_frames)
+    model: FeatureLinear | FeatureTemporal
+    if cfg.arch in TEMPORAL:
+        model = FeatureTemporal(num_classes, TEMPORAL[cfg.arch], cfg.backbone, cfg.backbone_frames,
+                                cfg.hidden, cfg.dropout)
+    else:
+        model = FeatureLinear(num_classes, STREAMS[cfg.arch], cfg.backbone, cfg.backbone_frames)
     if model.embedder is not None and load_weights:
         load_backbone(model.embedder.net, weights_file(cfg.backbone, cfg.pretrained_weights),
                       model.embedder.variant)

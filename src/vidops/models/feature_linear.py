@@ -59,11 +59,10 @@ def backbone_indices(num_frames: int, backbone_frames: int) -> list[int]:
     return [int((i + 0.5) * num_frames / k) for i in range(k)]
 
 
-class FeatureLinear(nn.Module):
-    """Streams of per-frame features -> pooled over time -> standardised -> one linear layer."""
+class FeatureStreams(nn.Module):
+    """The per-frame feature streams of a clip; subclasses add a head over them."""
 
-    def __init__(self, num_classes: int, streams: tuple[str, ...], backbone: str,
-                 backbone_frames: int) -> None:
+    def __init__(self, streams: tuple[str, ...], backbone: str, backbone_frames: int) -> None:
         super().__init__()
         unknown = set(streams) - set(ROW_DIMS)
         if not streams or unknown:
@@ -71,13 +70,6 @@ class FeatureLinear(nn.Module):
         self.streams = streams
         self.backbone_frames = backbone_frames
         self.embedder = FrameEmbedder(backbone) if "appearance" in streams else None
-        self.blocks = [POOLS * ROW_DIMS[s] for s in streams]
-        dim = sum(self.blocks)
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("scale", torch.ones(dim))
-        self.head = nn.Linear(dim, num_classes)
-        nn.init.zeros_(self.head.weight)  # unfitted: uniform probabilities, not noise
-        nn.init.zeros_(self.head.bias)
 
     def stream_rows(self, clip: np.ndarray, stream: str) -> np.ndarray:
         """One clip ``(T, H, W, 3)`` uint8 -> ``(R, D)`` float32 rows of ``stream``."""
@@ -86,7 +78,7 @@ class FeatureLinear(nn.Module):
         assert self.embedder is not None, "appearance rows need the backbone"
         frames = torch.from_numpy(np.ascontiguousarray(clip[backbone_indices(len(clip),
                                                                              self.backbone_frames)]))
-        device = self.mean.device
+        device = next(self.embedder.parameters()).device
         with torch.inference_mode():
             return self.embedder(frames.to(device)).float().cpu().numpy()
 
@@ -104,6 +96,25 @@ class FeatureLinear(nn.Module):
                 "weights": digest.hexdigest()[:16], "backbone_frames": self.backbone_frames,
                 "version": 1}
 
+    def clip_rows(self, clips: torch.Tensor) -> list[dict[str, np.ndarray]]:
+        """``(B, T, H, W, 3)`` uint8 -> per clip, each stream's rows."""
+        return [{s: self.stream_rows(c, s) for s in self.streams} for c in clips.cpu().numpy()]
+
+
+class FeatureLinear(FeatureStreams):
+    """Streams of per-frame features -> pooled over time -> standardised -> one linear layer."""
+
+    def __init__(self, num_classes: int, streams: tuple[str, ...], backbone: str,
+                 backbone_frames: int) -> None:
+        super().__init__(streams, backbone, backbone_frames)
+        self.blocks = [POOLS * ROW_DIMS[s] for s in streams]
+        dim = sum(self.blocks)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        self.head = nn.Linear(dim, num_classes)
+        nn.init.zeros_(self.head.weight)  # unfitted: uniform probabilities, not noise
+        nn.init.zeros_(self.head.bias)
+
     def pooled(self, rows: dict[str, np.ndarray]) -> np.ndarray:
         """Each stream's ``(R, D)`` rows of one clip -> its ``(F,)`` clip features."""
         return np.concatenate([pool_rows(rows[s]) for s in self.streams])
@@ -114,7 +125,5 @@ class FeatureLinear(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, T, H, W, 3)`` uint8 -> ``(B, classes)`` logits."""
-        batch = clips.cpu().numpy()
-        features = np.stack([self.pooled({s: self.stream_rows(c, s) for s in self.streams})
-                             for c in batch])
+        features = np.stack([self.pooled(rows) for rows in self.clip_rows(clips)])
         return self.logits(torch.from_numpy(features))

@@ -1,0 +1,47 @@
+"""The feature cache computes a clip's features once, and misses whenever an input changed."""
+
+import numpy as np
+
+from vidops.features.cache import FeatureCache
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return frames.reshape(len(frames), -1).mean(1, keepdims=True)
+
+
+def _frames(tmp_path, name: str, value: int) -> tuple[str, object]:
+    path = tmp_path / f"{name}.npy"
+    np.save(path, np.full((4, 8, 8, 3), value, np.uint8))
+    return name, path
+
+
+def test_adding_k_clips_computes_k_and_reuses_the_rest(tmp_path):
+    clips = [_frames(tmp_path, f"clip{i}", i) for i in range(5)]
+    compute = Counting()
+    cache = FeatureCache(tmp_path / "cache", "flow", {"size": 96})
+    first = [cache.get(cid, path, compute) for cid, path in clips[:3]]
+    assert compute.calls == 3 and (cache.counts.computed, cache.counts.reused) == (3, 0)
+    again = FeatureCache(tmp_path / "cache", "flow", {"size": 96})
+    second = [again.get(cid, path, compute) for cid, path in clips]
+    assert compute.calls == 5 and (again.counts.computed, again.counts.reused) == (2, 3)
+    for a, b in zip(first, second[:3], strict=False):
+        np.testing.assert_array_equal(a, b)
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # atomic writes leave no debris
+    assert (again.dir / "extractor.json").read_text().strip().startswith("{")
+
+
+def test_new_frames_or_a_new_extractor_miss_the_cache(tmp_path):
+    cid, path = _frames(tmp_path, "clip", 10)
+    compute = Counting()
+    FeatureCache(tmp_path / "cache", "flow", {"size": 96}).get(cid, path, compute)
+    np.save(path, np.full((4, 8, 8, 3), 200, np.uint8))  # re-extracted with other parameters
+    got = FeatureCache(tmp_path / "cache", "flow", {"size": 96}).get(cid, path, compute)
+    assert compute.calls == 2 and got[0, 0] == 200
+    other = FeatureCache(tmp_path / "cache", "flow", {"size": 64})
+    other.get(cid, path, compute)
+    assert compute.calls == 3 and other.counts.computed == 1
