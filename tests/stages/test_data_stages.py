@@ -102,11 +102,17 @@ def test_same_bytes_under_two_labels_fails(tmp_path, raw):
 
 
 def test_class_thin_in_a_split_fails(tmp_path, raw):
-    for p in (raw / "pulse").glob("pulse_00[45].mp4"):  # both pulse test clips
-        p.unlink()
+    (raw / "pulse" / "pulse_005.mp4").unlink()  # one of the two pulse test clips
     _, _, result, _ = _pipeline(tmp_path, raw)
     rule = next(r for r in result.errors if r.rule == "min_clips_per_class")
-    assert rule.examples == ["label 'pulse' in test: 0 clips"]
+    assert rule.examples == ["label 'pulse' in test: 1 clips"]
+
+
+def test_class_missing_from_a_split_stops_ingest_naming_it(tmp_path, raw):
+    for p in (raw / "pulse").glob("pulse_00[45].mp4"):  # both pulse test clips
+        p.unlink()
+    with pytest.raises(IngestError, match=r"class 'pulse' has no clip in the test split.*group_splits"):
+        run_ingest(PINNED, raw, tmp_path / "m.csv")
 
 
 def test_extraction_is_incremental(tmp_path, raw, source):
@@ -264,3 +270,35 @@ def test_a_decoder_crash_costs_one_clip_not_the_stage(tmp_path, source):
     (crashed,) = [r for r in rows if r.decode_error]
     assert crashed.path.endswith("crash.mp4") and "crashed its process" in crashed.decode_error
     assert all((frames / r.frames_file).is_file() for r in rows if not r.decode_error)
+
+
+def test_the_ledger_keeps_every_clip_in_its_split_as_data_grows(tmp_path, source):
+    """Clips without groups (each its own group): new clips never move the old ones."""
+    raw = tmp_path / "raw"
+    for label_dir in sorted(source.iterdir()):
+        if label_dir.is_dir():
+            (raw / label_dir.name).mkdir(parents=True)
+            for clip in sorted(label_dir.glob("*.mp4"))[:4]:
+                shutil.copy(clip, raw / label_dir.name / clip.name)
+    manifest, ledger = tmp_path / "manifest.csv", tmp_path / "splits.csv"
+    first = run_ingest(IngestConfig(), raw, manifest, ledger)
+    before = {r.clip_id: r.split for r in read_manifest(manifest)}
+    assert first.new_groups == 16 and all(first.per_split_label[s] for s in ("train", "val", "test"))
+    for label_dir in sorted(source.iterdir()):
+        if label_dir.is_dir():
+            for clip in sorted(label_dir.glob("*.mp4"))[4:]:
+                shutil.copy(clip, raw / label_dir.name / clip.name)
+    second = run_ingest(IngestConfig(), raw, manifest, ledger)
+    after = {r.clip_id: r.split for r in read_manifest(manifest)}
+    assert second.new_groups == 8 and len(after) == 24
+    assert all(after[c] == s for c, s in before.items())
+    assert sum(1 for _ in ledger.open()) == 1 + 24  # header + one row per group
+
+
+def test_a_project_from_before_the_ledger_migrates_without_moving_a_clip(tmp_path, raw):
+    manifest, ledger = tmp_path / "manifest.csv", tmp_path / "splits.csv"
+    run_ingest(PINNED, raw, manifest)  # no ledger recorded (the old behaviour's output)
+    old = {r.clip_id: r.split for r in read_manifest(manifest)}
+    result = run_ingest(IngestConfig(), raw, manifest, ledger)  # pins gone: the ledger holds
+    assert result.migrated and {r.clip_id: r.split for r in read_manifest(manifest)} == old
+    assert sorted(ledger.read_text().splitlines()[1:]) == ["te,test", "tr,train", "va,val"]

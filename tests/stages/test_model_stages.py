@@ -60,7 +60,7 @@ def _evaluate(root, out):
 def _register(root, out, **kw):
     return run_register(RegisterConfig(**kw), root / "manifest.csv", root / "validation.json",
                         out / "model", out / "metrics.json", out / "promotion.json",
-                        root / "frames", root=root)
+                        root / "frames", root=root, predictions=out / "pred.csv")
 
 
 def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
@@ -73,11 +73,17 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     assert (first / "model" / "model.pt").is_file() and (first / "curves.png").stat().st_size > 0
     loaded = load_model_dir(first / "model")
     assert loaded.frames == FRAMES and loaded.classes == trained.classes
+    run_tags = MlflowClient().get_run(trained.run_id).data.tags  # what figures reproduce against
+    assert run_tags["env.torch"].startswith("2.") and run_tags["env.cpu"] and run_tags["env.av"]
 
     metrics = _evaluate(prepared, first).metrics
     for key in ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "weighted_recall"):
         assert 0.0 <= metrics[key] <= 1.0
     assert set(metrics["per_class"]) == set(trained.classes) and metrics["n_clips"] == 8
+    low, high = metrics["macro_f1_ci"]
+    assert low <= metrics["macro_f1"] <= high and metrics["accuracy_ci"][0] <= metrics["accuracy"]
+    # One test group (te) with 8 clips: too few groups to resample, videos are, and it says so.
+    assert metrics["bootstrap"]["unit"] == "video" and "optimistic" in metrics["bootstrap"]["note"]
     video = metrics["video_level"]
     assert video["views"] == 3 and video["n_clips"] == 8 and 0.0 <= video["macro_f1"] <= 1.0
     assert (first / "cm.png").stat().st_size > 0
@@ -107,18 +113,26 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     assert decision["promoted"] is False and decision["version"] == refused.version
 
     # A challenger that does not beat the re-scored champion by min_delta is refused.
-    worse = _register(prepared, second, min_f1=0.0, min_delta=1.0)
+    worse = _register(prepared, second, min_f1=0.0, min_delta=1.0, gate="point")
     assert not worse.promoted and f"< champion {worse.champion_f1:.4f}" in worse.reason
     assert str(alias("vidops-classifier", "champion").version) == promoted.version
 
     # A third model that clears the bar (min_delta -1: any F1 beats champion - 1) is promoted.
-    accepted = _register(prepared, second, min_f1=0.0, min_delta=-1.0)
+    accepted = _register(prepared, second, min_f1=0.0, min_delta=-1.0, gate="point")
     assert accepted.promoted and accepted.champion_version == promoted.version
     assert str(alias("vidops-classifier", "champion").version) == accepted.version
+
+    # The paired rule (the default): the same model again is not credibly worse than itself.
+    same = _register(prepared, second, min_f1=0.0)
+    decision = json.loads((second / "promotion.json").read_text())
+    assert same.promoted and decision["rule"] == "paired"
+    assert decision["f1_difference"] == 0.0 and decision["f1_difference_ci"] == [0.0, 0.0]
+    assert set(decision["class_recall"]) == set(trained.classes)
+    assert client.get_model_version("vidops-classifier", same.version).tags["gate_rule"] == "paired"
     from vidops.registry import history
 
     assert [(e.action, e.version) for e in history(client, "vidops-classifier")] == [
-        ("gate", promoted.version), ("gate", accepted.version)]
+        ("gate", promoted.version), ("gate", accepted.version), ("gate", same.version)]
 
 
 def test_training_reproducible_on_cpu(prepared, tmp_path, monkeypatch):

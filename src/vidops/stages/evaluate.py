@@ -14,6 +14,7 @@ from vidops.config import EvaluateConfig
 from vidops.metrics import classification_summary, plot_confusion
 from vidops.model_artifact import LoadedModel, load_model_dir, read_run_id
 from vidops.tracking import tracking_uri
+from vidops.uncertainty import intervals
 from vidops.video.decode import sample_views
 
 
@@ -40,17 +41,23 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
     truth = [c.label for c in test]
     # Score over every class either side knows, so a class the model never saw counts.
     classes = sorted(set(loaded.classes) | set(truth))
+    groups = [c.group for c in test]
     metrics = classification_summary(truth, predicted, classes)
+    metrics.update(intervals(truth, predicted, classes, groups))
     metrics["level"] = "clip"  # the top level is what the gate compares (one centred view)
     if cfg.views > 1:
         video_probs = video_level_probs(loaded, test, cfg.views, cfg.batch_size)
         video_pred = [loaded.classes[i] for i in video_probs.argmax(1)]
         metrics["video_level"] = {"views": cfg.views,
-                                  **classification_summary(truth, video_pred, classes)}
+                                  **classification_summary(truth, video_pred, classes),
+                                  **intervals(truth, video_pred, classes, groups)}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    low, high = metrics["macro_f1_ci"]
     plot_confusion(metrics["confusion_matrix"], classes, confusion_path,
-                   f"test split: macro F1 {metrics['macro_f1']:.3f} on {len(test)} clips")
+                   f"test split: macro F1 {metrics['macro_f1']:.3f} [95% CI {low:.2f}, {high:.2f}]"
+                   f"\n{len(test)} clips, {metrics['bootstrap']['units']} "
+                   f"{metrics['bootstrap']['unit']}s resampled")
     _write_predictions(predictions_path, test, truth, predicted, probs, loaded.classes)
 
     run_id = read_run_id(model_dir)
@@ -61,6 +68,12 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if isinstance(v, float)})
         video = metrics.get("video_level", {})
         mlflow.log_metrics({f"test_video_{k}": v for k, v in video.items() if isinstance(v, float)})
+        for prefix, figures in (("test", metrics), ("test_video", video)):
+            for name in ("accuracy", "macro_f1"):
+                if f"{name}_ci" in figures:
+                    low, high = figures[f"{name}_ci"]
+                    mlflow.log_metrics({f"{prefix}_{name}_ci_low": low,
+                                        f"{prefix}_{name}_ci_high": high})
         mlflow.log_dict({"most_confused": metrics["most_confused"]}, "evaluation/most_confused.json")
         for name, figures in metrics["per_class"].items():
             mlflow.log_metric(f"test_f1_{name}", figures["f1"])

@@ -1,4 +1,8 @@
-"""Stage ingest: list data/raw into artifacts/manifest.csv with ids, groups and splits."""
+"""Stage ingest: list data/raw into artifacts/manifest.csv with ids, groups and splits.
+
+Splits come from the split ledger (splits.py): recorded groups keep their split, new
+groups are assigned to balance every class's shares, and the ledger is written back.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from pathlib import Path
 from vidops.config import IngestConfig
 from vidops.importer import RAW_LABELS
 from vidops.labels import check_label, clip_id, sha256_file
-from vidops.manifest import ClipRecord, write_records
-from vidops.splits import split_of
+from vidops.manifest import SPLITS, ClipRecord, read_manifest, write_records
+from vidops.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +31,21 @@ class IngestResult:
     per_split: dict[str, int]
     per_label: dict[str, int]
     skipped: list[str] = field(default_factory=list)  # files that are not clips, with reason
+    per_split_label: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> clips
+    new_groups: int = 0  # groups this run added to the ledger
+    migrated: bool = False  # the ledger was seeded from the previous manifest
 
 
-def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path) -> IngestResult:
-    """One manifest row per clip file under ``raw_dir/<label>/``."""
+def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path,
+               ledger_path: Path | None = None) -> IngestResult:
+    """One manifest row per clip file under ``raw_dir/<label>/``; the ledger extended.
+
+    ``ledger_path`` None: splits are assigned the same way but not recorded (tests, tools).
+    """
     if not raw_dir.is_dir():
         raise IngestError(f"{raw_dir}: no such folder (import clips first: vidops import SOURCE)")
     groups = _read_groups(raw_dir)
-    records, skipped = [], []
+    rows, skipped = [], []
     for path in sorted(raw_dir.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
             continue
@@ -48,19 +59,36 @@ def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path) -> IngestR
         label = check_label(rel.parts[0], f"{raw_dir / rel.parts[0]}")
         digest = sha256_file(path)
         cid = clip_id(digest)
-        group = groups.get(rel.as_posix()) or cid
-        split = split_of(group, cfg.val_fraction, cfg.test_fraction, cfg.split_salt,
-                         cfg.group_splits)
-        records.append(ClipRecord(cid, path.as_posix(), label, group, split, digest,
-                                  path.stat().st_size))
-    if not records:
+        rows.append((cid, path, label, groups.get(rel.as_posix()) or cid, digest))
+    if not rows:
         raise IngestError(f"{raw_dir}: no clips found (expected {raw_dir}/<label>/<clip>)")
+    clips_of: dict[str, Counter] = {}
+    for _, _, label, group, _ in rows:
+        clips_of.setdefault(group, Counter())[label] += 1
+    recorded = read_ledger(ledger_path) if ledger_path else {}
+    migrated = not recorded and manifest_path.is_file()
+    if migrated:  # a project from before the ledger: its current assignment is recorded
+        recorded = {r.group: r.split for r in read_manifest(manifest_path)}
+    targets = Targets(cfg.val_fraction, cfg.test_fraction)
+    try:
+        ledger = assign(clips_of, recorded, targets, cfg.split_salt, cfg.group_splits)
+        check_coverage(clips_of, ledger, targets, ledger_path or Path("(no ledger file)"))
+    except (SplitError, ValueError) as err:
+        raise IngestError(str(err)) from None
+    if ledger_path:
+        write_ledger(ledger_path, ledger)
+    records = [ClipRecord(cid, path.as_posix(), label, group, ledger[group], digest,
+                          path.stat().st_size) for cid, path, label, group, digest in rows]
     write_records(manifest_path, records, ClipRecord)
     return IngestResult(
         clips=len(records),
         per_split=dict(Counter(r.split for r in records)),
         per_label=dict(sorted(Counter(r.label for r in records).items())),
         skipped=skipped,
+        per_split_label={s: dict(sorted(Counter(r.label for r in records if r.split == s).items()))
+                         for s in SPLITS},
+        new_groups=sum(1 for g in clips_of if g not in recorded),
+        migrated=migrated,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import warnings
@@ -18,6 +19,7 @@ from vidops.model_artifact import read_run_id
 from vidops.provenance import provenance_tags
 from vidops.registry import CHALLENGER, current_champion, move_champion, registry_lock
 from vidops.tracking import tracking_uri
+from vidops.uncertainty import PairedDifference, paired_difference
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,22 @@ class RegisterResult:
     champion_f1: float | None  # that champion re-scored on the current test split
     promoted: bool
     reason: str
+    rule: str = "point"  # register.gate
+    f1_difference: float | None = None  # challenger - champion on the same test clips
+    f1_difference_ci: list[float] | None = None  # paired bootstrap, 95%
+    class_recall: dict | None = None  # class -> {challenger, champion} recall
+    class_drops: dict | None = None  # classes whose recall fell more than max_class_drop
 
 
 def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path,
                  model_dir: Path, metrics_path: Path, promotion_path: Path,
-                 frames_dir: Path, root: Path = Path(".")) -> RegisterResult:
+                 frames_dir: Path, root: Path = Path("."), predictions: Path | None = None
+                 ) -> RegisterResult:
+    """Register the model; move `champion` when the gate (gate.py) passes.
+
+    ``predictions``: evaluate's per-clip CSV, needed by the paired rules (the challenger's
+    answers are paired with the champion's, re-scored on the same raw test clips).
+    """
     import mlflow
     from mlflow import MlflowClient
 
@@ -55,18 +68,31 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     with registry_lock(uri):
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
         champion = current_champion(client, cfg.model_name)
-        champion_f1 = rescore(f"models:/{cfg.model_name}/{champion}", test) if champion else None
-        decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta)
+        champion_f1, paired, recalls = None, None, None
+        if champion:
+            if predictions is None:
+                raise ValueError("register needs the challenger's predictions CSV to compare it "
+                                 "with the champion clip by clip")
+            truth = [c.label for c in test]
+            champion_f1, paired, recalls = compare(
+                truth, read_predictions(predictions, test),
+                rescore(f"models:/{cfg.model_name}/{champion}", test), [c.group for c in test])
+        decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta, cfg.gate, paired,
+                          recalls, cfg.max_class_drop)
         if decision.promote:
             move_champion(client, cfg.model_name, version, "gate", decision.reason)
     tags = {**provenance_tags(root), "run_id": run_id, "macro_f1": f"{candidate_f1:.6f}",
             "gate": "promoted" if decision.promote else "rejected", "gate_reason": decision.reason,
             "champion_before": champion or "", "champion_before_f1":
-            "" if champion_f1 is None else f"{champion_f1:.6f}"}
+            "" if champion_f1 is None else f"{champion_f1:.6f}", "gate_rule": cfg.gate,
+            "f1_difference_ci": json.dumps([round(x, 4) for x in paired.ci]) if paired else ""}
     for key, value in tags.items():
         client.set_model_version_tag(cfg.model_name, version, key, value)
     result = RegisterResult(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
-                            decision.promote, decision.reason)
+                            decision.promote, decision.reason, cfg.gate,
+                            paired.difference if paired else None, paired.ci if paired else None,
+                            {c: {"challenger": a, "champion": b} for c, (a, b) in recalls.items()}
+                            if recalls else None, decision.class_drops)
     promotion_path.parent.mkdir(parents=True, exist_ok=True)
     promotion_path.write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
@@ -103,13 +129,33 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str,
     return str(info.registered_model_version)
 
 
-def rescore(model_uri: str, clips: list) -> float:
-    """Macro F1 of ``model_uri`` on ``clips``' raw files, through its own pyfunc sampler."""
+def rescore(model_uri: str, clips: list) -> list[str]:
+    """``model_uri``'s label for each of ``clips``' raw files, through its own pyfunc sampler."""
     from vidops.serving import predict_files
 
     if not clips:
         raise ValueError("no test clips to re-score the champion on")
     out: pd.DataFrame = predict_files(model_uri, [Path(c.path) for c in clips])
-    truth = [c.label for c in clips]
-    classes = sorted(set(truth) | set(out["label"]))
-    return float(classification_summary(truth, list(out["label"]), classes)["macro_f1"])
+    return [str(label) for label in out["label"]]
+
+
+def read_predictions(path: Path, clips: list) -> list[str]:
+    """The challenger's label for each of ``clips``, from evaluate's predictions CSV."""
+    with path.open(newline="") as handle:
+        by_id = {row["clip_id"]: row["predicted"] for row in csv.DictReader(handle)}
+    missing = [c.clip_id for c in clips if c.clip_id not in by_id]
+    if missing:
+        raise ValueError(f"{path}: no prediction for test clip(s) {missing[:3]}: re-run evaluate")
+    return [by_id[c.clip_id] for c in clips]
+
+
+def compare(truth: list[str], candidate: list[str], champion: list[str], groups: list[str]
+            ) -> tuple[float, PairedDifference, dict[str, tuple[float, float]]]:
+    """Champion macro F1, the paired difference and per-class (challenger, champion) recalls."""
+    classes = sorted(set(truth) | set(candidate) | set(champion))
+    champ = classification_summary(truth, champion, classes)
+    cand = classification_summary(truth, candidate, classes)
+    recalls = {c: (cand["per_class"][c]["recall"], champ["per_class"][c]["recall"])
+               for c in sorted(set(truth))}
+    return (float(champ["macro_f1"]), paired_difference(truth, candidate, champion, classes, groups),
+            recalls)

@@ -23,7 +23,7 @@ from vidops.devices import TrainingDevice, training_device
 from vidops.fitting import EpochStats, fit
 from vidops.model_artifact import save_model_dir
 from vidops.model_selection import Selection, fixed, select_architecture, selection_from_dict, write_selection
-from vidops.provenance import provenance_tags
+from vidops.provenance import environment_tags, provenance_tags
 from vidops.tracking import setup_mlflow
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def _log_params(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
                 hw: TrainingDevice, env: distributed.DistEnv, root: Path) -> None:
     import mlflow
 
-    mlflow.set_tags({**provenance_tags(root), "device": str(hw.device), "gpu": hw.name
+    mlflow.set_tags({**provenance_tags(root), **environment_tags(), "device": str(hw.device), "gpu": hw.name
                      if hw.device.type == "cuda" else "", "precision": hw.precision,
                      "processes": str(env.world_size)})
     mlflow.log_params({f"model.{k}": v for k, v in section_dict(model_cfg).items()})

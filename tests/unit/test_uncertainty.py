@@ -1,0 +1,61 @@
+"""Bootstrap intervals: they cover the point estimate, shrink with data, and respect groups."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from vidops.uncertainty import intervals, paired_difference, resampling_units
+
+CLASSES = ["a", "b", "c"]
+
+
+def _predictions(n: int, accuracy: float, seed: int) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    truth = [CLASSES[i % 3] for i in range(n)]
+    pred = [t if rng.random() < accuracy else CLASSES[(CLASSES.index(t) + 1) % 3] for t in truth]
+    return truth, pred
+
+
+def test_interval_covers_the_estimate_and_narrows_with_more_clips():
+    widths = []
+    for n in (12, 120, 1200):
+        truth, pred = _predictions(n, 0.8, seed=n)
+        out = intervals(truth, pred, CLASSES, [str(i) for i in range(n)])
+        low, high = out["macro_f1_ci"]
+        assert low <= f1_score(truth, pred, average="macro") <= high
+        assert out["bootstrap"] == {"resamples": 2000, "level": 0.95, "unit": "video", "units": n}
+        widths.append(high - low)
+    assert widths[0] > 2 * widths[1] > 4 * widths[2]
+
+
+def test_same_predictions_give_the_same_interval():
+    truth, pred = _predictions(30, 0.7, seed=1)
+    groups = [str(i) for i in range(30)]
+    assert intervals(truth, pred, CLASSES, groups) == intervals(truth, pred, CLASSES, groups)
+
+
+def test_groups_are_resampled_whole_when_there_are_enough():
+    assert resampling_units(["p1", "p1", "p2", "p3", "p4", "p5"]).kind == "group"
+    few = resampling_units(["p1", "p1", "p2", "p2"])
+    assert few.kind == "video" and "too few" in few.note
+    # Clips of one group that are all right or all wrong together: resampling groups sees
+    # 6 units, not 60, and gives a wider interval than pretending the clips are independent.
+    truth = [CLASSES[i % 3] for i in range(60)]
+    pred = [t if (i // 10) % 2 == 0 else "a" for i, t in enumerate(truth)]
+    grouped = intervals(truth, pred, CLASSES, [f"g{i // 10}" for i in range(60)])
+    flat = intervals(truth, pred, CLASSES, [str(i) for i in range(60)])
+    assert grouped["bootstrap"]["unit"] == "group"
+    width = lambda o: o["macro_f1_ci"][1] - o["macro_f1_ci"][0]  # noqa: E731
+    assert width(grouped) > 1.5 * width(flat)
+
+
+def test_paired_difference_sees_through_shared_luck():
+    truth, pred = _predictions(40, 0.75, seed=3)
+    groups = [str(i) for i in range(40)]
+    same = paired_difference(truth, pred, pred, CLASSES, groups)
+    assert same.difference == 0.0 and same.ci == [0.0, 0.0]
+    better = list(truth[:30]) + pred[30:]  # right wherever the other was, and more
+    diff = paired_difference(truth, better, pred, CLASSES, groups)
+    assert diff.difference > 0 and diff.ci[0] > 0
+    expected = f1_score(truth, better, average="macro") - f1_score(truth, pred, average="macro")
+    assert diff.difference == pytest.approx(expected)
