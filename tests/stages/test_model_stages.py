@@ -113,12 +113,14 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     assert decision["promoted"] is False and decision["version"] == refused.version
 
     # A challenger that does not beat the re-scored champion by min_delta is refused.
-    worse = _register(prepared, second, min_f1=0.0, min_delta=1.0, gate="point")
+    worse = _register(prepared, second, min_f1=0.0, min_delta=1.0, gate="point",
+                      max_class_drop=1.0)  # the point rule alone
     assert not worse.promoted and f"< champion {worse.champion_f1:.4f}" in worse.reason
     assert str(alias("vidops-classifier", "champion").version) == promoted.version
 
     # A third model that clears the bar (min_delta -1: any F1 beats champion - 1) is promoted.
-    accepted = _register(prepared, second, min_f1=0.0, min_delta=-1.0, gate="point")
+    accepted = _register(prepared, second, min_f1=0.0, min_delta=-1.0, gate="point",
+                         max_class_drop=1.0)
     assert accepted.promoted and accepted.champion_version == promoted.version
     assert str(alias("vidops-classifier", "champion").version) == accepted.version
 
