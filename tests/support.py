@@ -190,3 +190,29 @@ def extract_or_crash(cfg, path, cid, frames_dir):
     if path.name.startswith("crash"):
         os._exit(139)
     return _extract_one(cfg, path, cid, frames_dir)
+
+
+def gate_worker(uri: str, name: str, version: str, start: float, env: dict | None = None) -> None:
+    """A registration's critical section: read champion, decide, move (slowly, to race).
+
+    Run in its own process (spawn); all workers enter the section at time ``start``.
+    """
+    import os
+    import time
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from vidops.registry import current_champion, move_champion, registry_lock
+
+    os.environ.update(env or {})
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    own = float(client.get_model_version(name, version).tags["macro_f1"])
+    time.sleep(max(0.0, start - time.time()))
+    with registry_lock(uri, name):
+        champion = current_champion(client, name)
+        best = float(client.get_model_version(name, champion).tags["macro_f1"]) if champion else -1
+        time.sleep(0.5)  # re-scoring takes time; without the lock others would move meanwhile
+        if own > best:
+            move_champion(client, name, version, "gate", f"{own} beats v{champion}")

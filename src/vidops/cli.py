@@ -286,7 +286,7 @@ def promote(version: str = typer.Option(..., help="model version to make champio
 
     with _known_errors():
         client, name, uri = _registry(params)
-        with registry_lock(uri):
+        with registry_lock(uri, name):
             event = move_champion(client, name, version, "promote", reason)
     typer.echo(f"{name}: champion is now version {event.version} (was {event.previous})")
 
@@ -300,7 +300,7 @@ def rollback(reason: str = typer.Option(..., help="why, for the audit trail"),
 
     with _known_errors():
         client, name, uri = _registry(params)
-        with registry_lock(uri):
+        with registry_lock(uri, name):
             event = roll_back(client, name, reason)
     typer.echo(f"{name}: champion rolled back to version {event.version} (was {event.previous})")
 
@@ -359,6 +359,57 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
         probs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(row.probabilities.items(),
                                                              key=lambda kv: -kv[1]))
         typer.echo(f"{row.file}: {row.label} ({row.score:.3f})  [{probs}]")
+
+
+@app.command()
+def push(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Push data and outputs to the default DVC remote; record them on the model version."""
+    from vidops.remote import push_run
+
+    with _known_errors():
+        result = push_run(Path("."), Path(load_params(params).paths.promotion))
+    if result is None:
+        typer.secho("error: no default DVC remote (`dvc remote add -d NAME URL`)", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"pushed {result.pushed} files to {result.remote} ({result.url})"
+               + (f"; recorded on model version {result.version}" if result.version else ""))
+
+
+@app.command()
+def restore(version: str = typer.Option(..., help="registered model version to get back"),
+            force: bool = typer.Option(False, help="restore even at another git commit"),
+            params: ParamsOpt = Path("params.yaml")) -> None:
+    """Get a registered version's data, model and reports back from the DVC remote."""
+    from vidops.remote import restore_version
+
+    with _known_errors():
+        name = load_params(params).register.model_name
+        result = restore_version(Path("."), name, version, force)
+    typer.echo(f"{name} version {result.version} (commit {result.git_commit}): restored "
+               f"{', '.join(result.files)} and pulled its data and outputs")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: all)"),
+          port: int = typer.Option(5001, help="TCP port"),
+          model_name: str = typer.Option("vidops-classifier", help="registered model"),
+          alias: str = typer.Option("champion", help="registry alias to serve and follow"),
+          poll_s: float = typer.Option(10.0, help="seconds between alias look-ups; a promotion "
+                                       "is served within this plus the model's load time")
+          ) -> None:
+    """Serve models:/NAME@ALIAS like `mlflow models serve`, switching when the alias moves."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from vidops.model_server import serve as run_server
+    from vidops.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri(Path(".")))
+    try:
+        run_server(model_name, alias, host, port, poll_s)
+    except (MlflowException, ValueError) as err:
+        typer.secho(f"error: cannot serve {model_name}@{alias}: {err}", err=True, fg="red")
+        raise typer.Exit(1) from None
 
 
 @app.command()

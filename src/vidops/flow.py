@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,31 @@ def reproduce_stage(stage: str, root: str, force: bool = False) -> dict[str, Any
         logger.info("%s | %s", stage, line)
     seconds = round(time.perf_counter() - start, 2)
     if error is not None:
-        tail = "\n".join(lines[-15:])
+        # The stage's own last lines; DVC's reason when the command never ran (not found,
+        # a lock, a missing dependency) and so printed nothing.
+        tail = "\n".join(lines[-15:]) or f"{error}: {error.__cause__ or ''}"
         raise StageFailed(f"stage {stage!r} failed after {seconds}s:\n{tail}") from None
     status = "ran" if ran else "up to date"
     logger.info("stage %s %s in %.1fs", stage, status, seconds)
     return {"stage": stage, "status": status, "seconds": seconds}
+
+
+@task(name="dvc-push", retries=2, retry_delay_seconds=10)
+def push_task(root: str) -> dict[str, Any] | None:
+    """Push data and outputs to the default DVC remote, if the project has one (remote.py)."""
+    from vidops.config import load_params
+    from vidops.remote import push_run
+
+    logger = get_run_logger()
+    with _chdir(Path(root)):
+        result = push_run(Path("."), Path(load_params("params.yaml").paths.promotion))
+    if result is None:
+        logger.info("no default DVC remote: nothing pushed (`dvc remote add -d NAME URL` to share "
+                    "data and models)")
+        return None
+    logger.info("pushed %d files to DVC remote %s (%s)%s", result.pushed, result.remote,
+                result.url, f"; recorded on model version {result.version}" if result.version else "")
+    return asdict(result)
 
 
 # Retries only where a retry can help: extraction can meet a transient I/O error, and a
@@ -133,6 +154,7 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
             outcome = runner(stage, root, force)
             summary["stages"][stage] = outcome["status"]
             summary["seconds"][stage] = outcome["seconds"]
+        summary["pushed"] = push_task(root)
     summary.update(_reports(Path(root)))
     ran = [s for s, status in summary["stages"].items() if status == "ran"]
     if ran:

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from vidops.registry import RegistryError, current_champion, history, move_champion, registry_lock, rollback
+from support import gate_worker
+from vidops.registry import RegistryError, current_champion, history, move_champion, rollback
 
 NAME = "vidops-classifier"
 
@@ -53,28 +54,11 @@ def test_unknown_version_and_empty_rollback_are_refused(registry):
         rollback(client, NAME, "no predecessor")
 
 
-def _gate_worker(uri: str, version: str, start: float) -> None:
-    """A registration's critical section: read champion, decide, move (slowly, to race)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
-    own = float(client.get_model_version(NAME, version).tags["macro_f1"])
-    time.sleep(max(0.0, start - time.time()))
-    with registry_lock(uri):
-        champion = current_champion(client, NAME)
-        best = float(client.get_model_version(NAME, champion).tags["macro_f1"]) if champion else -1
-        time.sleep(0.3)  # re-scoring takes time; without the lock others would move meanwhile
-        if own > best:
-            move_champion(client, NAME, version, "gate", f"{own} beats v{champion}")
-
-
 def test_concurrent_registrations_leave_the_best_champion_and_a_consistent_history(registry):
     _, uri = registry
     start = time.time() + 10  # after the imports, all four try the critical section at once
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_gate_worker, args=(uri, v, start)) for v in "1234"]
+    workers = [context.Process(target=gate_worker, args=(uri, NAME, v, start)) for v in "1234"]
     for w in workers:
         w.start()
     for w in workers:

@@ -65,7 +65,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     client = MlflowClient()
     test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
     version = _log_and_register(cfg, model_dir, run_id, example=Path(test[0].path) if test else None)
-    with registry_lock(uri):
+    with registry_lock(uri, cfg.model_name):
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
         champion = current_champion(client, cfg.model_name)
         champion_f1, paired, recalls = None, None, None

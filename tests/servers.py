@@ -1,0 +1,136 @@
+"""Real servers for the team-mode tests: PostgreSQL, an MLflow tracking server, a Prefect server.
+
+Each is started as a process on a loopback port and stopped (its whole process group) at
+the end; nothing is mocked. PostgreSQL comes from the Debian package (`.ci/run` installs it
+where it is missing); the cluster is private to the test session, in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from support import answers, free_port, stop_group, wait_until
+
+BIN = Path(sys.executable).parent
+PASSWORD = "vidops-test-password"
+
+
+@dataclass(frozen=True)
+class Postgres:
+    port: int
+    user: str = "vidops"
+    password: str = PASSWORD
+
+    def url(self, db: str, driver: str = "postgresql") -> str:
+        return f"{driver}://{self.user}:{self.password}@127.0.0.1:{self.port}/{db}"
+
+
+def _pg_bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[4]))
+    if not found:
+        raise AssertionError("PostgreSQL is not installed: `apt-get install postgresql` "
+                             "(.ci/run does it); the team-mode tests need a real server")
+    return Path(found[-1]).parent
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; CI runs as root.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextmanager
+def postgres(databases: tuple[str, ...]) -> Iterator[Postgres]:
+    """A private PostgreSQL cluster with a password role owning ``databases``."""
+    bindir = _pg_bindir()
+    base = Path(tempfile.mkdtemp(prefix="vidops-pg-"))  # not under pytest's 0700 tmp root
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    data, port = base / "data", free_port()
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                                 "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"]),
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                                 "-l", str(base / "server.log"), "start"]),
+                   check=True, capture_output=True)
+    server = Postgres(port)
+    try:
+        sql = [f"CREATE ROLE {server.user} LOGIN PASSWORD '{server.password}'"]
+        sql += [f"CREATE DATABASE {db} OWNER {server.user}" for db in databases]
+        psql(server, sql, socket_dir=base)
+        yield server
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
+                                     "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def psql(server: Postgres, statements: list[str], db: str = "postgres",
+         socket_dir: Path | None = None) -> list[list[str]]:
+    """Run SQL with the real `psql`; returns the rows of the last statement."""
+    args = ["-h", str(socket_dir), "-U", "postgres"] if socket_dir else ["-h", "127.0.0.1",
+                                                                          "-U", server.user]
+    cmd = [str(_pg_bindir() / "psql"), *args, "-p", str(server.port), "-d", db, "-v",
+           "ON_ERROR_STOP=1", "-At", "-F", "\t"]
+    for statement in statements:
+        cmd += ["-c", statement]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env={**os.environ, "PGPASSWORD": server.password}).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+@contextmanager
+def mlflow_server(db_url: str, artifacts: Path, log: Path) -> Iterator[str]:
+    """`mlflow server` on PostgreSQL with served artifacts; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--backend-store-uri", db_url,
+                                 "--artifacts-destination", str(artifacts), "--workers", "1",
+                                 "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(f"mlflow server (log: {log})", lambda: _alive(proc, log) and answers(f"{url}/health"),
+                   180)
+        yield url
+    finally:
+        stop_group(proc)
+
+
+@contextmanager
+def prefect_server(db_url: str, home: Path, log: Path) -> Iterator[str]:
+    """`prefect server start` on PostgreSQL; yields its API URL."""
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_DATABASE_CONNECTION_URL": db_url,
+           # the scheduler looks for due deployments every 5 s instead of every minute
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}
+    env.pop("PREFECT_API_URL", None)
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                 "--port", str(port)], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_until(f"prefect server (log: {log})", lambda: _alive(proc, log) and answers(f"{api}/health"),
+                   180)
+        yield api
+    finally:
+        stop_group(proc)
+
+
+def _alive(proc: subprocess.Popen, log: Path) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+    return True

@@ -1,0 +1,74 @@
+"""Concurrent registrations against the real tracking server, serialised by PostgreSQL's lock.
+
+Four processes (four pipelines) run the gate's critical section at the same instant:
+read the champion, take time to re-score, move the alias if better. With the advisory
+lock every decision is made against the champion it replaces; the same race without it
+loses history events and decides against stale champions, which is what the lock is for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import time
+
+import pytest
+
+from support import gate_worker
+
+pytestmark = pytest.mark.slow
+F1S = ("0.5", "0.9", "0.7", "0.8")
+
+
+def _register(uri: str, name: str) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    client.create_registered_model(name)
+    for f1 in F1S:
+        with mlflow.start_run() as run:
+            mlflow.log_text("weights\n", "model/weights.txt")
+        version = client.create_model_version(name, f"runs:/{run.info.run_id}/model",
+                                              run.info.run_id).version
+        client.set_model_version_tag(name, version, "macro_f1", f1)
+
+
+def _race(uri: str, name: str, env: dict[str, str]) -> list[str]:
+    """Run the four registrations at once; returns what is inconsistent afterwards."""
+    from mlflow import MlflowClient
+
+    from vidops.registry import current_champion, history
+
+    _register(uri, name)
+    start = time.time() + 15  # after the spawned interpreters' imports
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=gate_worker, args=(uri, name, v, start, env)) for v in "1234"]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=180)
+        assert w.exitcode == 0
+    client = MlflowClient(uri)
+    events = history(client, name)
+    problems = []
+    if current_champion(client, name) != "2":
+        problems.append(f"champion is v{current_champion(client, name)}, not the best (v2)")
+    if not events or events[-1].version != current_champion(client, name):
+        problems.append("the history does not end at the champion")
+    problems += [f"v{after.version} replaced v{after.previous}, but v{before.version} was champion"
+                 for before, after in itertools.pairwise(events) if after.previous != before.version]
+    problems += [f"v{e.version} decided against another champion: {e.reason}" for e in events
+                 if not e.reason.endswith(f"beats v{e.previous}")]
+    return problems
+
+
+def test_concurrent_registrations_leave_one_consistent_champion(stack):
+    assert _race(stack.mlflow, "lock-test-locked", {"VIDOPS_REGISTRY_LOCK_URL": stack.lock_url}) == []
+
+
+def test_the_same_race_without_the_lock_is_inconsistent(stack, monkeypatch):
+    monkeypatch.delenv("VIDOPS_REGISTRY_LOCK_URL", raising=False)
+    problems = _race(stack.mlflow, "lock-test-unlocked", {})
+    assert problems, "four unserialised registrations should have interleaved"

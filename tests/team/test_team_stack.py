@@ -1,0 +1,265 @@
+"""Team mode for real: the scheduled deployment through a worker, on PostgreSQL-backed servers.
+
+PostgreSQL, `mlflow server` (PostgreSQL store, served artifacts), `prefect server` (on
+PostgreSQL), a process work pool with a worker running the `prefect.yaml` deployment, a
+DVC remote, and `vidops serve` following the champion. vidops is pointed at them only
+through MLFLOW_TRACKING_URI and PREFECT_API_URL (and the registry lock's URL). Results are
+read back through the servers' APIs and from PostgreSQL itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from servers import psql
+from support import answers, copy_project, free_port, stop_group, wait_until
+
+pytestmark = pytest.mark.slow
+STAGES = {"ingest", "extract", "validate", "train", "evaluate", "register"}
+NAME = "vidops-classifier"
+
+
+def sh(*cmd, cwd, env, check=True, timeout=600):
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def team_run(stack, tmp_path_factory, tiny_source):
+    """A project with a DVC remote, deployed to a process pool; one scheduled run completed."""
+    base = tmp_path_factory.mktemp("team")
+    project = copy_project(base / "project")
+    env = {**os.environ, **stack.env(), "PREFECT_HOME": str(base / "prefect-home")}
+    deployment = yaml.safe_load((project / "prefect.yaml").read_text())
+    deployment["deployments"][0]["schedules"] = [{"cron": "* * * * *", "timezone": "UTC"}]
+    (project / "prefect.yaml").write_text(yaml.safe_dump(deployment, sort_keys=False))
+    sh("vidops", "import", str(tiny_source), cwd=project, env=env)
+    sh("dvc", "remote", "add", "-d", "shared", str(base / "dvc-remote"), cwd=project, env=env)
+    sh("git", "add", "-A", cwd=project, env=env)
+    sh("git", "commit", "-qm", "data and remote", cwd=project, env=env)
+
+    sh("prefect", "work-pool", "create", "vidops-process", "--type", "process", cwd=project, env=env)
+    # prefect.yaml records "{{ $PWD }}" as the project folder: PWD as a shell in it has it
+    sh("prefect", "--no-prompt", "deploy", "--all", cwd=project, env={**env, "PWD": str(project)})
+    with (base / "worker.log").open("w") as log:
+        worker = subprocess.Popen(["prefect", "worker", "start", "--pool", "vidops-process"],
+                                  cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        run = wait_until("a scheduled run finished by the worker",
+                         lambda: _finished_scheduled_run(stack.prefect, base / "worker.log"), 480, 3)
+    finally:
+        stop_group(worker)
+    return project, env, run
+
+
+def _finished_scheduled_run(api: str, worker_log: Path):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs()
+    broken = [r for r in runs if r.state and (r.state.is_failed() or r.state.is_crashed())]
+    assert not broken, f"{broken[0].name}: {broken[0].state.message}\n{worker_log.read_text()[-3000:]}"
+    done = [r for r in runs if r.auto_scheduled and r.state and r.state.is_completed()]
+    return done[0] if done else None
+
+
+def test_scheduled_deployment_runs_through_the_worker_on_postgres(stack, team_run):
+    from mlflow import MlflowClient
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    project, _, run = team_run
+    # Prefect's API: the flow run came from the schedule and every stage task completed.
+    with temporary_settings({PREFECT_API_URL: stack.prefect}), get_client(sync_client=True) as client:
+        deployment = client.read_deployment(run.deployment_id)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+    assert deployment.name == "weekly-retrain" and deployment.work_pool_name == "vidops-process"
+    completed = {t.name.rsplit("-", 1)[0] if t.name.startswith("dvc-push") else t.name
+                 for t in tasks if t.state.is_completed()}
+    assert STAGES | {"dvc-push"} <= completed, completed
+
+    # MLflow's API: the version, its provenance, the gate's decision, the DVC record.
+    client = MlflowClient(stack.mlflow)
+    version = client.get_model_version_by_alias(NAME, "champion")
+    assert version.version == "1" and version.tags["gate"] == "promoted"
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert version.tags["git_commit"].removesuffix("-dirty") == commit
+    assert version.tags["dvc_remote"].startswith("shared ")
+    assert "vidops restore --version 1" in version.tags["dvc_restore"]
+    promotion = json.loads((project / "reports" / "promotion.json").read_text())
+    assert promotion["version"] == "1" and promotion["promoted"]
+
+    # PostgreSQL itself holds both servers' state.
+    state = psql(stack.pg, [f"SELECT state_type FROM flow_run WHERE id = '{run.id}'"], db="prefect")
+    assert state == [["COMPLETED"]]
+    aliases = psql(stack.pg, ["SELECT name, alias, version FROM registered_model_aliases"], db="mlflow")
+    assert [NAME, "champion", "1"] in aliases
+
+
+def test_a_registered_version_pulls_into_a_fresh_clone(stack, team_run, tmp_path):
+    project, env, _ = team_run
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(project), str(clone), cwd=tmp_path, env=env)
+    assert not (clone / "artifacts").exists()
+    out = sh("vidops", "restore", "--version", "1", cwd=clone, env=env).stdout
+    assert "version 1" in out
+    for rel in ("artifacts/model/model.pt", "artifacts/model/model.json", "reports/metrics.json",
+                "data/splits.csv"):
+        assert _sha(clone / rel) == _sha(project / rel), rel
+    assert sorted(p.name for p in (clone / "data" / "raw").rglob("*.mp4")) == \
+        sorted(p.name for p in (project / "data" / "raw").rglob("*.mp4"))
+    # Another commit is refused: the code would not be the code that trained the model.
+    (clone / "note.txt").write_text("later work\n")
+    sh("git", "add", "note.txt", cwd=clone, env=env)
+    sh("git", "commit", "-qm", "later", cwd=clone, env=env)
+    refused = sh("vidops", "restore", "--version", "1", cwd=clone, env=env, check=False)
+    assert refused.returncode == 1 and "git checkout" in refused.stderr
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_serve_follows_the_champion_without_failing_a_request(stack, team_run, tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    project, env, _ = team_run
+    # A second version of the same pipeline's model, registered by the register stage.
+    sh("dvc", "repro", "--force", "--single-item", "register", cwd=project, env=env)
+    sh("vidops", "promote", "--version", "1", "--reason", "serve v1 first", cwd=project, env=env)
+    client = MlflowClient(stack.mlflow)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "serve.log").open("w") as log:
+        server = subprocess.Popen(["vidops", "serve", "--port", str(port), "--poll-s", "1"],
+                                  cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    clip = next((project / "data" / "raw").rglob("*.mp4")).read_bytes()
+    body = json.dumps({"dataframe_split": {"columns": ["video"],
+                                           "data": [[base64.b64encode(clip).decode()]]}}).encode()
+    try:
+        wait_until("vidops serve", lambda: answers(f"{url}/ping"), 120)
+        assert _get(f"{url}/version")["version"] == "1"
+        load = _Load(f"{url}/invocations", body)
+        load.start()
+        time.sleep(2)
+        sh("vidops", "promote", "--version", "2", "--reason", "switch test", cwd=project, env=env)
+        promoted = time.monotonic()
+        wait_until("/version to show version 2", lambda: _get(f"{url}/version")["version"] == "2", 30,
+                   0.2)
+        switch_s = time.monotonic() - promoted
+        time.sleep(2)
+
+        # A version that cannot load: the old one keeps serving and /version says why.
+        mlflow.set_tracking_uri(stack.mlflow)
+        with mlflow.start_run() as broken_run:
+            mlflow.log_text("not a model\n", "model/README.txt")
+        broken = client.create_model_version(NAME, f"runs:/{broken_run.info.run_id}/model",
+                                             broken_run.info.run_id).version
+        sh("vidops", "promote", "--version", broken, "--reason", "bad upload", cwd=project, env=env)
+        status = wait_until("/version to report the failed load",
+                            lambda: (s := _get(f"{url}/version"))["error"] and s, 30, 0.2)
+        assert status["version"] == "2" and f"version {broken}" in status["error"]
+        sh("vidops", "rollback", "--reason", "bad upload", cwd=project, env=env)
+        time.sleep(2)
+        load.stop()
+        assert _get(f"{url}/version")["version"] == "2"
+        _answers_like_mlflow_models_serve(url, "2", clip, env, tmp_path)
+    finally:
+        stop_group(server)
+    assert not load.failures, load.failures[:3]
+    assert {"1", "2"} <= set(load.versions), load.versions
+    assert load.versions.index("2") > load.versions.index("1")
+    assert switch_s < 30
+    assert _same_answers(load)
+
+
+def _answers_like_mlflow_models_serve(url: str, version: str, clip: bytes, env: dict,
+                                      cwd: Path) -> None:
+    """The same requests to `mlflow models serve` on the same version: the same answers."""
+    port = free_port()
+    reference = subprocess.Popen(["mlflow", "models", "serve", "-m", f"models:/{NAME}/{version}",
+                                  "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                                 cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until("mlflow models serve", lambda: answers(f"http://127.0.0.1:{port}/ping"), 120, 0.5)
+        for video in (clip, b"this is not a video"):
+            ours, theirs = _post(url, video), _post(f"http://127.0.0.1:{port}", video)
+            # a refused clip's message names the temporary file it was decoded from
+            ours, theirs = ((code, re.sub(rb"vidops-\w+\.mp4", b"TMP", body)) for code, body in
+                            (ours, theirs))
+            assert ours == theirs, (ours, theirs)
+        assert _post(url, b"this is not a video")[0] == 400
+    finally:
+        stop_group(reference)
+
+
+def _post(url: str, video: bytes) -> tuple[int, bytes]:
+    body = {"dataframe_split": {"columns": ["video"], "data": [[base64.b64encode(video).decode()]]}}
+    request = urllib.request.Request(f"{url}/invocations", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def _same_answers(load: _Load) -> bool:
+    # Version 2 is the same pipeline's model: the same clip gets the same label from both.
+    return len(set(load.labels)) == 1
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+class _Load(threading.Thread):
+    """A steady stream of requests; records every failure and the serving version."""
+
+    def __init__(self, url: str, body: bytes) -> None:
+        super().__init__(daemon=True)
+        self.url, self.body = url, body
+        self.failures: list[str] = []
+        self.versions: list[str] = []
+        self.labels: list[str] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            request = urllib.request.Request(self.url, self.body,
+                                             {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    answer = json.loads(response.read())
+                    self.labels.append(answer["predictions"][0]["label"])
+                    self.versions.append(response.headers["X-Model-Version"])
+            except (urllib.error.URLError, OSError, KeyError, ValueError) as err:
+                self.failures.append(repr(err))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=120)
