@@ -96,7 +96,9 @@ def serve(model: Path, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(model),
          "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        # mlflow starts `uvicorn` by name: the virtual environment's bin must be on PATH
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:

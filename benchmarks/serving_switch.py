@@ -126,7 +126,9 @@ def main() -> None:
         folder = Path(tmp)
         mport, sport, rport = free_port(), free_port(), free_port()
         uri = f"http://127.0.0.1:{mport}"
-        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+               # mlflow starts `uvicorn` by name: the virtual environment's bin must be on PATH
+               "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
         tracking = start([str(BIN / "mlflow"), "server", "--backend-store-uri",
                           f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination",
                           str(folder / "artifacts"), "--workers", "1", "--host", "127.0.0.1",
