@@ -92,9 +92,28 @@ def intervals(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str],
     out = {"accuracy_ci": _interval(accuracy), "macro_f1_ci": _interval(macro),
            "bootstrap": {"resamples": RESAMPLES, "level": LEVEL, "unit": units.kind,
                          "units": len(units.members)}}
-    if units.note:
-        out["bootstrap"]["note"] = units.note
+    notes = [units.note] if units.note else []
+    hits = int((t == p).sum())
+    if hits in (0, len(t)) and len(t):
+        # Every resample of all-right (or all-wrong) answers is the same: the bootstrap
+        # cannot see an error rate it never observed and would claim a zero-width interval.
+        out["accuracy_ci"] = wilson(hits, len(units.members) if units.kind == "group" else len(t))
+        notes.append(f"all {len(t)} test clips {'right' if hits else 'wrong'}: accuracy_ci is the "
+                     "Wilson score interval over the resampled units; macro_f1_ci, a bootstrap "
+                     "of answers without an error, understates the uncertainty")
+    if notes:
+        out["bootstrap"]["note"] = "; ".join(notes)
     return out
+
+
+def wilson(successes: int, n: int, z: float = 1.959964) -> list[float]:
+    """Wilson score interval of a proportion (95% by default); sensible at 0 and n."""
+    if n <= 0:
+        return [0.0, 1.0]
+    phat = successes / n
+    centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
 
 
 @dataclass(frozen=True)

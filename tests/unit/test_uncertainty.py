@@ -59,3 +59,14 @@ def test_paired_difference_sees_through_shared_luck():
     assert diff.difference > 0 and diff.ci[0] > 0
     expected = f1_score(truth, better, average="macro") - f1_score(truth, pred, average="macro")
     assert diff.difference == pytest.approx(expected)
+
+
+def test_all_right_answers_still_get_an_interval_of_nonzero_width():
+    from vidops.uncertainty import intervals, wilson
+
+    truth = ["a", "b", "c"] * 3
+    out = intervals(truth, truth, ["a", "b", "c"], [str(i) for i in range(9)])
+    low, high = out["accuracy_ci"]
+    assert high == 1.0 and 0.6 < low < 0.75  # 9 of 9: Wilson's lower end is 0.70
+    assert "Wilson" in out["bootstrap"]["note"]
+    assert wilson(0, 9)[0] == 0.0 and wilson(9, 9) == out["accuracy_ci"]
