@@ -93,39 +93,36 @@ def psql(server: Postgres, statements: list[str], db: str = "postgres",
 def mlflow_server(db_url: str, artifacts: Path, log: Path) -> Iterator[str]:
     """`mlflow server` on PostgreSQL with served artifacts; yields its URL."""
     port = free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with log.open("w") as out:
-        proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--backend-store-uri", db_url,
-                                 "--artifacts-destination", str(artifacts), "--workers", "1",
-                                 "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(f"mlflow server (log: {log})", lambda: _alive(proc, log) and answers(f"{url}/health"),
-                   180)
-        yield url
-    finally:
-        stop_group(proc)
+    with _server(["mlflow", "server", "--backend-store-uri", db_url, "--artifacts-destination",
+                  str(artifacts), "--workers", "1", "--host", "127.0.0.1", "--port", str(port)],
+                 {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                 f"http://127.0.0.1:{port}/health", log):
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager
 def prefect_server(db_url: str, home: Path, log: Path) -> Iterator[str]:
     """`prefect server start` on PostgreSQL; yields its API URL."""
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_DATABASE_CONNECTION_URL": db_url,
-           # the scheduler looks for due deployments every 5 s instead of every minute
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}
-    env.pop("PREFECT_API_URL", None)
-    with log.open("w") as out:
-        proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                 "--port", str(port)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_until(f"prefect server (log: {log})", lambda: _alive(proc, log) and answers(f"{api}/health"),
-                   180)
+    with _server(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                 {"PREFECT_HOME": str(home), "PREFECT_API_DATABASE_CONNECTION_URL": db_url,
+                  # the scheduler looks for due deployments every 5 s instead of every minute
+                  "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}, f"{api}/health", log):
         yield api
+
+
+@contextmanager
+def _server(cmd: list[str], env: dict[str, str], health: str, log: Path) -> Iterator[None]:
+    """Start ``cmd`` (a venv command) in its own process group; wait for ``health``; stop it."""
+    env = {**os.environ, **env}
+    env.pop("PREFECT_API_URL", None)  # a server never points at another one
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(BIN / cmd[0]), *cmd[1:]], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(f"{cmd[0]} server (log: {log})", lambda: _alive(proc, log) and answers(health), 180)
+        yield
     finally:
         stop_group(proc)
 

@@ -112,7 +112,7 @@ def reproduce_stage(stage: str, root: str, force: bool = False) -> dict[str, Any
     return {"stage": stage, "status": status, "seconds": seconds}
 
 
-@task(name="dvc-push", retries=2, retry_delay_seconds=10)
+@task(name="dvc-push", task_run_name="dvc-push", retries=2, retry_delay_seconds=10)
 def push_task(root: str) -> dict[str, Any] | None:
     """Push data and outputs to the default DVC remote, if the project has one (remote.py)."""
     from vidops.config import load_params

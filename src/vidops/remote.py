@@ -96,13 +96,16 @@ def _record(root: Path, name: str, version: str, run_id: str, remote: tuple[str,
 
     mlflow.set_tracking_uri(tracking_uri(root))
     client = MlflowClient()
+    where = f"{remote[0]} {remote[1]}"
+    if client.get_model_version(name, version).tags.get("dvc_remote") == where:
+        return  # recorded by an earlier run (nothing new was registered since)
     files = [f for f in PINNING_FILES if (root / f).is_file()] + _uncached_files(root)
     with tempfile.TemporaryDirectory(prefix="vidops-snapshot-") as tmp:
         for rel in files:
             (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / rel, Path(tmp) / rel)
         client.log_artifacts(run_id, tmp, SNAPSHOT_DIR)
-    client.set_model_version_tag(name, version, "dvc_remote", f"{remote[0]} {remote[1]}")
+    client.set_model_version_tag(name, version, "dvc_remote", where)
     client.set_model_version_tag(name, version, "dvc_restore",
                                  f"git checkout <git_commit> && vidops restore --version {version}")
 

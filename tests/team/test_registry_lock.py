@@ -3,7 +3,8 @@
 Four processes (four pipelines) run the gate's critical section at the same instant:
 read the champion, take time to re-score, move the alias if better. With the advisory
 lock every decision is made against the champion it replaces; the same race without it
-loses history events and decides against stale champions, which is what the lock is for.
+loses history events, decides against stale champions and even makes MLflow's own
+concurrent writes collide on PostgreSQL's unique keys, which is what the lock is for.
 """
 
 from __future__ import annotations
@@ -21,17 +22,15 @@ F1S = ("0.5", "0.9", "0.7", "0.8")
 
 
 def _register(uri: str, name: str) -> None:
-    import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
+    client = MlflowClient(uri)  # no global tracking URI left behind in the test process
     client.create_registered_model(name)
     for f1 in F1S:
-        with mlflow.start_run() as run:
-            mlflow.log_text("weights\n", "model/weights.txt")
-        version = client.create_model_version(name, f"runs:/{run.info.run_id}/model",
-                                              run.info.run_id).version
+        run_id = client.create_run("0").info.run_id
+        client.log_text(run_id, "weights\n", "model/weights.txt")
+        client.set_terminated(run_id)
+        version = client.create_model_version(name, f"runs:/{run_id}/model", run_id).version
         client.set_model_version_tag(name, version, "macro_f1", f1)
 
 
@@ -49,10 +48,12 @@ def _race(uri: str, name: str, env: dict[str, str]) -> list[str]:
         w.start()
     for w in workers:
         w.join(timeout=180)
-        assert w.exitcode == 0
+    # Unserialised, even MLflow's own writes collide: two alias or tag inserts at once
+    # fail on PostgreSQL's unique keys, and that registration dies.
+    problems = [f"registration of v{v} failed (exit code {w.exitcode})"
+                for v, w in zip("1234", workers, strict=True) if w.exitcode != 0]
     client = MlflowClient(uri)
     events = history(client, name)
-    problems = []
     if current_champion(client, name) != "2":
         problems.append(f"champion is v{current_champion(client, name)}, not the best (v2)")
     if not events or events[-1].version != current_champion(client, name):
