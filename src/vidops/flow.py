@@ -1,4 +1,7 @@
-"""The Prefect flow `video-pipeline`: import new clips, then one task per DVC stage.
+"""The Prefect flow `video-pipeline`: import new clips, one task per DVC stage, push.
+
+The last task pushes data and outputs to the project's default DVC remote, if it has
+one, and records them on the model version (``vidops.remote``).
 
 Tasks hold no stage logic: each reproduces exactly its stage through DVC's Python API,
 so a flow run and `dvc repro` give the same dvc.lock, the same cache hits and the same
