@@ -87,12 +87,13 @@ class ValidateConfig:
 
 
 Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18", "r2plus1d_18",
-               "flow_linear", "appearance_linear", "fusion_linear", "fusion_temporal"]
+               "flow_linear", "appearance_linear", "fusion_linear", "fusion_temporal",
+               "appearance_tsn"]
 NEURAL_3D = ("r3d_18", "mc3_18", "r2plus1d_18")  # torchvision's 3D CNNs
 FEATURE_FAMILIES = ("flow_linear", "appearance_linear", "fusion_linear",
                     "fusion_temporal")  # heads on cached per-clip features
 # Families with the pretrained backbone inside.
-BACKBONE_FAMILIES = ("appearance_linear", "fusion_linear", "fusion_temporal")
+BACKBONE_FAMILIES = ("appearance_linear", "fusion_linear", "fusion_temporal", "appearance_tsn")
 WEIGHTLESS = ("motion_linear", "flow_linear")  # nothing for model.pretrained_weights to load
 
 
@@ -100,9 +101,12 @@ WEIGHTLESS = ("motion_linear", "flow_linear")  # nothing for model.pretrained_we
 class ModelConfig:
     arch: Literal["auto", "cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18",
                   "r2plus1d_18", "flow_linear", "appearance_linear", "fusion_linear",
-                  "fusion_temporal"] = "auto"  # auto: see candidates
+                  "fusion_temporal", "appearance_tsn"] = "auto"  # auto: see candidates
     candidates: tuple[Arch, ...] = ("motion_linear", "flow_linear", "appearance_linear",
                                     "fusion_linear")  # what auto chooses among, cheap first
+    # ... and, when training runs on CUDA, these too (after the others): fine-tuning the
+    # backbone pays with a GPU and costs minutes per epoch on a CPU.
+    gpu_candidates: tuple[Arch, ...] = ("appearance_tsn",)
     width: int = 16  # channels of the first conv block; doubles per block
     hidden: int = 64  # hidden units of cnn_lstm's LSTM and of fusion_temporal
     dropout: float = 0.2  # before the classifier head
@@ -115,6 +119,7 @@ class ModelConfig:
     backbone: Literal["efficientnet_lite0", "efficientnet_lite1",
                       "efficientnet_lite2"] = "efficientnet_lite0"  # ImageNet weights from a package
     backbone_frames: int = 8  # appearance: frames per clip through the backbone (its cost)
+    backbone_lr_scale: float = 0.1  # appearance_tsn: the backbone's lr relative to train.lr
     head_c: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)  # feature heads: inverse L2 strengths;
     # the one with the lowest held-out log loss (group CV inside train) is used
     pretrained_weights: str = ""  # local state dict to start from (never downloaded); "" = random
@@ -122,6 +127,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.pretrained_weights:
             self._check_pretrained()
+        if not 0 < self.backbone_lr_scale <= 1:
+            raise ConfigError(f"model.backbone_lr_scale must be in (0, 1], got {self.backbone_lr_scale}")
         if self.backbone_frames < 1 or not self.head_c or min(self.head_c) <= 0:
             raise ConfigError("model.backbone_frames must be >= 1 and model.head_c a non-empty "
                               "list of positive numbers")
@@ -135,7 +142,7 @@ class ModelConfig:
             raise ConfigError("model.arch is auto but model.candidates is empty")
 
     def _check_pretrained(self) -> None:
-        archs = self.candidates if self.arch == "auto" else (self.arch,)
+        archs = self.candidates + self.gpu_candidates if self.arch == "auto" else (self.arch,)
         users = [a for a in archs if a not in WEIGHTLESS]
         if not users:
             raise ConfigError(f"model.pretrained_weights: {', '.join(archs)} have no weights to "
@@ -144,7 +151,13 @@ class ModelConfig:
         kinds = sorted({"backbone" if a in BACKBONE_FAMILIES else a for a in users})
         if len(kinds) > 1:
             raise ConfigError(f"model.pretrained_weights: one file cannot start {', '.join(users)}; "
-                              f"keep candidates of one kind (the backbone families, or one arch)")
+                              f"keep candidates and gpu_candidates of one kind (the backbone families, or "
+                              f"one arch)")
+
+    def auto_candidates(self, cuda: bool) -> tuple[Arch, ...]:
+        """What ``auto`` cross-validates, in order: the GPU candidates only on CUDA."""
+        extra = tuple(a for a in self.gpu_candidates if a not in self.candidates) if cuda else ()
+        return self.candidates + extra
 
 
 @dataclass(frozen=True)

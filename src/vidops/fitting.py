@@ -135,10 +135,13 @@ class _NeuralLoop:
 
             net = DistributedDataParallel(model, device_ids=[hw.device] if cuda else None)
         self.forward: Any = torch.compile(net) if cfg.compile else net
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
-                                           weight_decay=cfg.weight_decay)
+        # A model with a pretrained part gives its own groups (a slower backbone).
+        groups = (model.param_groups(cfg.lr) if hasattr(model, "param_groups")
+                  else [{"params": list(model.parameters()), "lr": cfg.lr}])
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * len(self.loader))
+            self.optimizer, max_lr=[g["lr"] for g in groups],
+            total_steps=cfg.epochs * len(self.loader))
         self.scaler = torch.amp.GradScaler(hw.device.type, enabled=hw.needs_scaler)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 

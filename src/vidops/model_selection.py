@@ -90,7 +90,7 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
     experiment_id = parent.info.experiment_id if parent else None
     start = time.monotonic()
     scores: list[CandidateScore] = []
-    for position, arch in enumerate(model_cfg.candidates):
+    for position, arch in enumerate(model_cfg.auto_candidates(hw.device.type == "cuda")):
         began, fold_f1, fold_loss, status = time.monotonic(), [], [], "scored"
         with mlflow.start_run(run_name=f"cv-{arch}", nested=True, experiment_id=experiment_id):
             mlflow.log_params({"arch": arch, "folds": len(folds)})

@@ -69,8 +69,8 @@ def test_jittered_views_are_stored_beside_the_deterministic_one(project):
     assert not np.array_equal(stored[0], main) and not np.array_equal(stored[0], stored[1])
 
 
-@pytest.mark.parametrize("arch", ["r3d_18", "mc3_18", "r2plus1d_18"])
-def test_3d_cnns_train_an_epoch_with_training_views(project, tmp_path, monkeypatch, arch):
+@pytest.mark.parametrize("arch", ["r3d_18", "mc3_18", "r2plus1d_18", "appearance_tsn"])
+def test_big_nets_train_an_epoch_with_training_views(project, tmp_path, monkeypatch, arch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     train = TrainConfig(epochs=1, batch_size=4, augment=VIEWS,
                         checkpoint_dir=str(tmp_path / "ckpt"))

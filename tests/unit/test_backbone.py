@@ -79,3 +79,27 @@ def test_embedder_stays_frozen_while_the_model_around_it_trains():
     assert not embedder.net.training
     torch.testing.assert_close(first[:2], second)
     assert all(torch.equal(before[k], v) for k, v in embedder.state_dict().items())
+
+
+def test_appearance_tsn_starts_from_the_packaged_weights_and_fine_tunes_them():
+    from vidops.config import ModelConfig
+    from vidops.models import build_model
+
+    model = build_model(ModelConfig(arch="appearance_tsn", backbone_frames=3), 2)
+    reference = EfficientNetLite("lite0", num_classes=0)
+    load_backbone(reference, packaged_weights("efficientnet_lite0"), "lite0")
+    start = {k: v.clone() for k, v in model.embedder.net.state_dict().items()}
+    assert all(torch.equal(start[k], v) for k, v in reference.state_dict().items())
+    groups = model.param_groups(1e-3)
+    assert [g["lr"] for g in groups] == pytest.approx([1e-4, 1e-3])
+    optimizer = torch.optim.AdamW(groups)
+    clips = torch.randint(0, 256, (4, 6, 64, 64, 3), dtype=torch.uint8)
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(clips), torch.tensor([0, 1, 0, 1]))
+    loss.backward()
+    optimizer.step()
+    after = model.embedder.net.state_dict()
+    # The convolutions learn; batch norm keeps ImageNet's statistics (small video batches).
+    assert not torch.equal(after["conv_stem.weight"], start["conv_stem.weight"])
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(after[k], start[k]) for k in stats)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from vidops.config import ConfigError, ExtractConfig, Params, build, load_params
+from vidops.config import ConfigError, ExtractConfig, ModelConfig, Params, build, load_params
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,3 +78,13 @@ def test_configs_are_frozen():
 def test_missing_file_names_itself(tmp_path):
     with pytest.raises(ConfigError, match=r"nope\.yaml: not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_auto_adds_the_gpu_candidates_only_on_cuda():
+    cfg = ModelConfig(candidates=("flow_linear", "fusion_linear"))
+    assert cfg.auto_candidates(cuda=False) == ("flow_linear", "fusion_linear")
+    assert cfg.auto_candidates(cuda=True) == ("flow_linear", "fusion_linear", "appearance_tsn")
+    listed = ModelConfig(candidates=("appearance_tsn", "flow_linear"))
+    assert listed.auto_candidates(cuda=True) == ("appearance_tsn", "flow_linear")
+    with pytest.raises(ConfigError, match="backbone_lr_scale"):
+        ModelConfig(backbone_lr_scale=0.0)

@@ -32,6 +32,8 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
         return MotionLinear(num_classes, cfg.motion_threshold, cfg.motion_segments)
     elif cfg.arch in FEATURE_FAMILIES:
         return _feature_model(cfg, num_classes, load_weights)
+    elif cfg.arch == "appearance_tsn":
+        return _tsn_model(cfg, num_classes, load_weights)
     elif cfg.arch == "auto":
         raise ValueError("model.arch auto is resolved by the train stage's model selection; "
                          "build_model needs a concrete architecture")
@@ -57,6 +59,20 @@ def _feature_model(cfg: ModelConfig, num_classes: int, load_weights: bool) -> nn
     else:
         model = FeatureLinear(num_classes, STREAMS[cfg.arch], cfg.backbone, cfg.backbone_frames)
     if model.embedder is not None and load_weights:
+        load_backbone(model.embedder.net, weights_file(cfg.backbone, cfg.pretrained_weights),
+                      model.embedder.variant)
+    return model
+
+
+def _tsn_model(cfg: ModelConfig, num_classes: int, load_weights: bool) -> nn.Module:
+    """The backbone from the packaged ImageNet weights (or the user's file); a new head."""
+    # Imported here for the reason given in _feature_model.
+    from vidops.features.appearance import load_backbone, weights_file
+    from vidops.models.appearance_tsn import AppearanceTSN
+
+    model = AppearanceTSN(num_classes, cfg.backbone, cfg.backbone_frames, cfg.dropout,
+                          cfg.backbone_lr_scale)
+    if load_weights:
         load_backbone(model.embedder.net, weights_file(cfg.backbone, cfg.pretrained_weights),
                       model.embedder.variant)
     return model
