@@ -11,6 +11,7 @@ outputs. ``flows/pipeline.py`` is the entrypoint that deployments and users poin
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -62,6 +63,20 @@ def _captured_fds() -> Iterator[Path]:
         os.close(fd)
 
 
+@contextmanager
+def _dvc_logs_once() -> Iterator[None]:
+    # DVC's logger prints through its own handlers and also propagates to the root logger,
+    # which `vidops run`/`demo` give a stderr handler: every DVC line reached the task log
+    # twice, once plain and once as "INFO dvc.stage.run: ...".
+    dvc_logger = logging.getLogger("dvc")
+    before = dvc_logger.propagate
+    dvc_logger.propagate = False
+    try:
+        yield
+    finally:
+        dvc_logger.propagate = before
+
+
 def _readable_lines(text: str) -> list[str]:
     # Progress bars redraw with \r: keep the last state of each line only.
     return [line.split("\r")[-1].rstrip() for line in text.splitlines()
@@ -94,7 +109,7 @@ def reproduce_stage(stage: str, root: str, force: bool = False) -> dict[str, Any
     logger = get_run_logger()
     start = time.perf_counter()
     error = None
-    with _chdir(Path(root)), _captured_fds() as log_file:
+    with _chdir(Path(root)), _captured_fds() as log_file, _dvc_logs_once():
         try:
             with Repo(".") as repo:
                 ran = repo.reproduce(targets=[stage], single_item=True, force=force)

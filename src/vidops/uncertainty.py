@@ -63,14 +63,39 @@ def _scores(truth: np.ndarray, pred: np.ndarray, k: int, weights: np.ndarray
     """Accuracy and macro F1 of every resample (classes absent from one are left out)."""
     cells = np.zeros((len(weights), k * k))
     np.add.at(cells.T, truth * k + pred, weights.T)
-    confusion = cells.reshape(-1, k, k)
+    return _from_confusion(cells.reshape(-1, k, k))
+
+
+def _from_confusion(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(R, K, K)`` confusion matrices (rows: truth) -> accuracy and macro F1 of each."""
     tp = np.diagonal(confusion, axis1=1, axis2=2)
     support, predicted = confusion.sum(2), confusion.sum(1)
     f1 = np.divide(2 * tp, support + predicted, out=np.zeros_like(tp), where=support + predicted > 0)
     present = (support + predicted) > 0
     macro = (f1 * present).sum(1) / np.maximum(present.sum(1), 1)
-    accuracy = tp.sum(1) / np.maximum(weights.sum(1), 1e-12)
+    accuracy = tp.sum(1) / np.maximum(confusion.sum((1, 2)), 1e-12)
     return accuracy, macro
+
+
+def _posterior_macro_f1(truth: np.ndarray, pred: np.ndarray, k: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Macro F1 drawn from a posterior over each class's row of the confusion matrix.
+
+    For answers without an error (or without a right one) the bootstrap has nothing to
+    resample. Each true class's row instead gets a Dirichlet posterior: its observed
+    counts plus a prior of half a clip on "right" and half a clip spread over the other
+    classes, so that its recall follows Jeffreys' Beta(right + 1/2, wrong + 1/2), the
+    same family of interval as Wilson's for accuracy. 9 of 9 right over 3 classes gives
+    a lower end of 0.65, 24 of 24 over 4 classes 0.81, 100 of 100 over 2 classes 0.96.
+    """
+    counts = np.zeros((k, k))
+    np.add.at(counts, (truth, pred), 1)
+    prior = np.full((k, k), 0.5 / (k - 1))
+    np.fill_diagonal(prior, 0.5)
+    confusion = np.zeros((RESAMPLES, k, k))
+    for i in np.flatnonzero(counts.sum(1)):
+        confusion[:, i] = rng.dirichlet(counts[i] + prior[i], RESAMPLES) * counts[i].sum()
+    return _from_confusion(confusion)[1]
 
 
 def _encode(classes: Sequence[str], *labels: Sequence[str]) -> list[np.ndarray]:
@@ -98,9 +123,13 @@ def intervals(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str],
         # Every resample of all-right (or all-wrong) answers is the same: the bootstrap
         # cannot see an error rate it never observed and would claim a zero-width interval.
         out["accuracy_ci"] = wilson(hits, len(units.members) if units.kind == "group" else len(t))
-        notes.append(f"all {len(t)} test clips {'right' if hits else 'wrong'}: accuracy_ci is the "
-                     "Wilson score interval over the resampled units; macro_f1_ci, a bootstrap "
-                     "of answers without an error, understates the uncertainty")
+        low, high = _interval(_posterior_macro_f1(t, p, len(classes), np.random.default_rng(SEED)))
+        # As for Jeffreys' interval at the boundary: the observed end stays in the interval.
+        out["macro_f1_ci"] = [low, 1.0] if hits else [0.0, high]
+        notes.append(f"all {len(t)} test clips {'right' if hits else 'wrong'}: no resample can "
+                     "show another outcome, so accuracy_ci is the Wilson score interval over the "
+                     "resampled units and macro_f1_ci comes from a Jeffreys-prior posterior over "
+                     "each class's predictions")
     if notes:
         out["bootstrap"]["note"] = "; ".join(notes)
     return out

@@ -69,4 +69,11 @@ def test_all_right_answers_still_get_an_interval_of_nonzero_width():
     low, high = out["accuracy_ci"]
     assert high == 1.0 and 0.6 < low < 0.75  # 9 of 9: Wilson's lower end is 0.70
     assert "Wilson" in out["bootstrap"]["note"]
+    # Macro F1 too: a posterior over each class's predictions, not the bootstrap's [1, 1].
+    f1_low, f1_high = out["macro_f1_ci"]
+    assert f1_high == 1.0 and 0.5 < f1_low < 0.8
+    more = ["a", "b", "c"] * 30
+    assert intervals(more, more, ["a", "b", "c"], [str(i) for i in range(90)])["macro_f1_ci"][0] > 0.9
+    wrong = intervals(truth, truth[1:] + truth[:1], ["a", "b", "c"], [str(i) for i in range(9)])
+    assert wrong["macro_f1_ci"][0] == 0.0 and 0.1 < wrong["macro_f1_ci"][1] < 0.5
     assert wilson(0, 9)[0] == 0.0 and wilson(9, 9) == out["accuracy_ci"]
