@@ -107,6 +107,9 @@ def prefect_server(db_url: str, home: Path, log: Path) -> Iterator[str]:
     api = f"http://127.0.0.1:{port}/api"
     with _server(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                  {"PREFECT_HOME": str(home), "PREFECT_API_DATABASE_CONNECTION_URL": db_url,
+                  # the API address the UI's pages call from the browser (README: without it
+                  # the pages call 127.0.0.1:4200 whatever --host and --port say)
+                  "PREFECT_UI_API_URL": api,
                   # the scheduler looks for due deployments every 5 s instead of every minute
                   "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}, f"{api}/health", log):
         yield api

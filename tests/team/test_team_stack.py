@@ -94,6 +94,9 @@ def test_scheduled_deployment_runs_through_the_worker_on_postgres(stack, team_ru
     tasks = _prefect(stack.prefect, "task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
     assert deployment["name"] == "weekly-retrain" and deployment["work_pool_name"] == "vidops-process"
     assert {t["name"] for t in tasks if t["state"]["type"] == "COMPLETED"} == STAGES | {"dvc-push"}
+    # The UI that everybody opens calls this same API from the browser.
+    with urllib.request.urlopen(stack.prefect.removesuffix("/api") + "/ui-settings", timeout=10) as r:
+        assert json.load(r)["api_url"] == stack.prefect
 
     # MLflow's API: the version, its provenance, the gate's decision, the DVC record.
     client = MlflowClient(stack.mlflow)

@@ -18,6 +18,8 @@ def test_both_servers_keep_their_state_in_postgresql_with_volumes():
     assert "--artifacts-destination" in mlflow
     prefect_db = services["prefect"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
     assert prefect_db.startswith("postgresql+asyncpg://") and prefect_db.endswith("/prefect")
+    # Without it the UI's pages call http://0.0.0.0:4200/api from the user's browser.
+    assert services["prefect"]["environment"]["PREFECT_UI_API_URL"].endswith(":4200/api}")
     assert any(v.startswith("pgdata:") for v in services["postgres"]["volumes"])
     assert "CREATE DATABASE prefect" in (REPO / "docker" / "postgres-init.sql").read_text()
 
