@@ -44,8 +44,10 @@ def _pg_bindir() -> Path:
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root; CI runs as root.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+    # PostgreSQL refuses to run as root; CI runs as root. runuser lives in /usr/sbin, which
+    # a root shell's PATH does not always hold.
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return [runuser, "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 @contextmanager
