@@ -192,10 +192,12 @@ def extract_or_crash(cfg, path, cid, frames_dir):
     return _extract_one(cfg, path, cid, frames_dir)
 
 
-def gate_worker(uri: str, name: str, version: str, start: float, env: dict | None = None) -> None:
+def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = None) -> None:
     """A registration's critical section: read champion, decide, move (slowly, to race).
 
-    Run in its own process (spawn); all workers enter the section at time ``start``.
+    Run in its own process (spawn); all workers enter the section together once every one
+    has passed the ``ready`` barrier (a fixed start time lost the race on a loaded machine
+    when one interpreter's imports took longer, and the workers then ran one after another).
     """
     import os
     import time
@@ -209,7 +211,7 @@ def gate_worker(uri: str, name: str, version: str, start: float, env: dict | Non
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     own = float(client.get_model_version(name, version).tags["macro_f1"])
-    time.sleep(max(0.0, start - time.time()))
+    ready.wait(timeout=300)
     with registry_lock(uri, name):
         champion = current_champion(client, name)
         best = float(client.get_model_version(name, champion).tags["macro_f1"]) if champion else -1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import time
 
 import pytest
 
@@ -41,9 +40,9 @@ def _race(uri: str, name: str, env: dict[str, str]) -> list[str]:
     from vidops.registry import current_champion, history
 
     _register(uri, name)
-    start = time.time() + 15  # after the spawned interpreters' imports
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=gate_worker, args=(uri, name, v, start, env)) for v in "1234"]
+    ready = context.Barrier(len(F1S))  # all four enter the critical section at once
+    workers = [context.Process(target=gate_worker, args=(uri, name, v, ready, env)) for v in "1234"]
     for w in workers:
         w.start()
     for w in workers:

@@ -2,7 +2,6 @@
 
 import itertools
 import multiprocessing
-import time
 
 import pytest
 
@@ -56,9 +55,9 @@ def test_unknown_version_and_empty_rollback_are_refused(registry):
 
 def test_concurrent_registrations_leave_the_best_champion_and_a_consistent_history(registry):
     _, uri = registry
-    start = time.time() + 10  # after the imports, all four try the critical section at once
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=gate_worker, args=(uri, NAME, v, start)) for v in "1234"]
+    ready = context.Barrier(4)  # after the imports, all four try the critical section at once
+    workers = [context.Process(target=gate_worker, args=(uri, NAME, v, ready)) for v in "1234"]
     for w in workers:
         w.start()
     for w in workers:
