@@ -126,6 +126,7 @@ def intervals(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str],
         low, high = _interval(_posterior_macro_f1(t, p, len(classes), np.random.default_rng(SEED)))
         # As for Jeffreys' interval at the boundary: the observed end stays in the interval.
         out["macro_f1_ci"] = [low, 1.0] if hits else [0.0, high]
+        out["bootstrap"]["macro_f1_ci"] = "jeffreys posterior"  # not a bootstrap: say so
         notes.append(f"all {len(t)} test clips {'right' if hits else 'wrong'}: no resample can "
                      "show another outcome, so accuracy_ci is the Wilson score interval over the "
                      "resampled units and macro_f1_ci comes from a Jeffreys-prior posterior over "

@@ -54,9 +54,9 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     low, high = metrics["macro_f1_ci"]
-    how = (f"{metrics['bootstrap']['units']} {metrics['bootstrap']['unit']}s resampled"
-           if 0 < metrics["accuracy"] < 1 else  # nothing to resample: see uncertainty.py
-           f"all {'right' if metrics['accuracy'] else 'wrong'}, Jeffreys-prior interval")
+    boot = metrics["bootstrap"]
+    how = (f"all {'right' if metrics['accuracy'] else 'wrong'}, Jeffreys-prior interval"
+           if "macro_f1_ci" in boot else f"{boot['units']} {boot['unit']}s resampled")
     plot_confusion(metrics["confusion_matrix"], classes, confusion_path,
                    f"test split: macro F1 {metrics['macro_f1']:.3f} [95% CI {low:.2f}, {high:.2f}]"
                    f"\n{len(test)} clips, {how}")
