@@ -36,10 +36,10 @@ import cv2
 import numpy as np
 
 from vidops.config import ExtractConfig
-from vidops.manifest import ClipRecord, write_records
+from vidops.data.records import ClipRecord, write_records
 from vidops.stages.extract import run_extract
-from vidops.video.decode import sample_views_opencv
-from vidops.video.decode_av import sample_views as sample_views_av
+from vidops.video.backend_opencv import sample_views as sample_views_opencv
+from vidops.video.backend_pyav import sample_views as sample_views_av
 from vidops.video.transforms import fit_square
 
 T, SIZE, FPS = 16, 112, 25

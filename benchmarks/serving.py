@@ -35,9 +35,9 @@ import pandas as pd
 
 import vidops
 from vidops.config import load_params
-from vidops.model_artifact import save_model_dir
-from vidops.models import build_model
-from vidops.synthetic import SynthSpec, render_clip, write_clip
+from vidops.data.synthetic import SynthSpec, render_clip, write_clip
+from vidops.models.artifact import save_model_dir
+from vidops.models.factory import build_model
 from vidops.video.decode import sample_clip
 
 ROOT = Path(__file__).resolve().parents[1]

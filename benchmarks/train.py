@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidops.clip_dataset import UsableClip
 from vidops.config import ModelConfig, TrainConfig
-from vidops.devices import training_device
-from vidops.fitting import fit
+from vidops.data.clips import UsableClip
+from vidops.training.devices import training_device
+from vidops.training.fit import fit
 
 CLASSES = ["a", "b", "c", "d"]
 ARCHS = ["motion_linear", "cnn_pool", "cnn_lstm", "mc3_18", "r2plus1d_18", "r3d_18"]
@@ -48,7 +48,7 @@ def measure(arch: str, clips: list[UsableClip], train_cfg: TrainConfig) -> dict:
     train = [c for c in clips if c.split == "train"]
     val = [c for c in clips if c.split == "val"]
     result = fit(ModelConfig(arch=arch), train_cfg, train, val, CLASSES, hw, progress=False,
-                 log_metrics=False, keep_best=False)
+                 keep_best=False)
     steady = result.history[1:] or result.history
     return {"arch": arch, "device": hw.name, "precision": hw.precision, "workers": hw.workers,
             "clips_per_s": statistics.median(s.clips_per_s for s in steady),

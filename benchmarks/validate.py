@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from vidops.config import ValidateConfig
-from vidops.manifest import ClipRecord, FrameRecord, write_records
+from vidops.data.records import ClipRecord, FrameRecord, write_records
 from vidops.stages.validate import run_validate
 
 

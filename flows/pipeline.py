@@ -1,4 +1,4 @@
-"""Entrypoint of the Prefect flow `video-pipeline` (defined in vidops.flow).
+"""Entrypoint of the Prefect flow `video-pipeline` (defined in vidops.pipeline.prefect_flow).
 
     python flows/pipeline.py                 # run once (like `vidops run`)
     python flows/pipeline.py --source DIR    # import new clips first
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from vidops.flow import serve_scheduled, video_pipeline
+from vidops.pipeline.prefect_flow import serve_scheduled, video_pipeline
 
 __all__ = ["video_pipeline"]
 

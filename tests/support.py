@@ -92,7 +92,7 @@ def _write_pyav(path: Path, frames: int, codec: str, configure) -> Path:
 
 def write_tiny_dataset(out: Path, per_class: int = 6) -> Path:
     """Synthetic demo clips, small, with labels.csv groups tr/va/te pinned to splits."""
-    from vidops.synthetic import SynthSpec, write_dataset
+    from vidops.data.synthetic import SynthSpec, write_dataset
 
     spec = SynthSpec(per_class=per_class, width=64, height=48, min_frames=10, max_frames=14)
     files = write_dataset(out, spec)
@@ -205,7 +205,8 @@ def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = Non
     import mlflow
     from mlflow import MlflowClient
 
-    from vidops.registry import current_champion, move_champion, registry_lock
+    from vidops.registry.champion import current_champion, move_champion
+    from vidops.registry.lock import registry_lock
 
     os.environ.update(env or {})
     mlflow.set_tracking_uri(uri)

@@ -33,7 +33,7 @@ def _path(default: str, help: str):
 def _known_errors() -> Iterator[None]:
     """Known failures end with a clear message naming the file, not a traceback."""
     from vidops.config import ConfigError
-    from vidops.labels import LabelError
+    from vidops.data.labels import LabelError
     from vidops.video.decode import DecodeError
 
     known: tuple[type[BaseException], ...] = (ConfigError, LabelError, DecodeError,
@@ -75,7 +75,7 @@ def synth(out_dir: Annotated[Path, typer.Argument(help="folder to write <class>/
           per_class: int = typer.Option(30, help="clips per class"),
           seed: int = typer.Option(0, help="same seed, same clips")) -> None:
     """Write the embedded demo dataset (real encoded clips, one folder per class)."""
-    from vidops.synthetic import CLASSES, SynthSpec, write_dataset
+    from vidops.data.synthetic import CLASSES, SynthSpec, write_dataset
 
     files = write_dataset(out_dir, SynthSpec(per_class=per_class, seed=seed))
     typer.echo(f"wrote {len(files)} clips of classes {', '.join(CLASSES)} to {out_dir}")
@@ -87,7 +87,7 @@ def import_(source: Annotated[Path, typer.Argument(help="folder per class, or fo
             params: ParamsOpt = Path("params.yaml"),
             no_dvc: bool = typer.Option(False, "--no-dvc", help="copy only; skip `dvc add`")) -> None:
     """Copy new clips into data/raw/<label>/, skip bytes already there, `dvc add` them."""
-    from vidops.importer import import_clips
+    from vidops.data.raw_store import import_clips
 
     with _known_errors():
         cfg = load_params(params)
@@ -270,7 +270,7 @@ def _registry(params: Path):
     import mlflow
     from mlflow import MlflowClient
 
-    from vidops.tracking import tracking_uri
+    from vidops.registry.tracking import tracking_uri
 
     uri = tracking_uri(Path("."))
     mlflow.set_tracking_uri(uri)
@@ -282,7 +282,8 @@ def promote(version: str = typer.Option(..., help="model version to make champio
             reason: str = typer.Option(..., help="why, for the audit trail"),
             params: ParamsOpt = Path("params.yaml")) -> None:
     """Make a version `champion` by hand (bypasses the gate; recorded in the history)."""
-    from vidops.registry import move_champion, registry_lock
+    from vidops.registry.champion import move_champion
+    from vidops.registry.lock import registry_lock
 
     with _known_errors():
         client, name, uri = _registry(params)
@@ -295,8 +296,8 @@ def promote(version: str = typer.Option(..., help="model version to make champio
 def rollback(reason: str = typer.Option(..., help="why, for the audit trail"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Give `champion` back to the version that held it before the current one."""
-    from vidops.registry import registry_lock
-    from vidops.registry import rollback as roll_back
+    from vidops.registry.champion import rollback as roll_back
+    from vidops.registry.lock import registry_lock
 
     with _known_errors():
         client, name, uri = _registry(params)
@@ -308,7 +309,7 @@ def rollback(reason: str = typer.Option(..., help="why, for the audit trail"),
 @app.command()
 def history(params: ParamsOpt = Path("params.yaml")) -> None:
     """List who was champion when, and why."""
-    from vidops.registry import history as champion_history
+    from vidops.registry.champion import history as champion_history
 
     with _known_errors():
         client, name, _ = _registry(params)
@@ -324,7 +325,7 @@ def history(params: ParamsOpt = Path("params.yaml")) -> None:
 def run(source: Path | None = typer.Option(None, help="folder of new clips to import first"),
         force: bool = typer.Option(False, help="re-run every stage even if up to date")) -> None:
     """Run the Prefect flow `video-pipeline` once."""
-    from vidops.flow import video_pipeline
+    from vidops.pipeline.prefect_flow import video_pipeline
 
     with _known_errors():
         summary = video_pipeline(source=str(source) if source else None, force=force)
@@ -337,7 +338,7 @@ def schedule(cron: str = typer.Option(..., help='cron expression, e.g. "0 3 * * 
              source: Path | None = typer.Option(None, help="landing folder every run imports from")
              ) -> None:
     """Serve the flow with a cron schedule (needs `prefect server start` and PREFECT_API_URL)."""
-    from vidops.flow import serve_scheduled
+    from vidops.pipeline.prefect_flow import serve_scheduled
 
     serve_scheduled(cron, name, source=str(source) if source else None)
 
@@ -349,8 +350,8 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
     """Print the champion's label and class probabilities for each video."""
     import mlflow
 
-    from vidops.serving import predict_files
-    from vidops.tracking import tracking_uri
+    from vidops.registry.tracking import tracking_uri
+    from vidops.serving.pyfunc import predict_files
 
     with _known_errors():
         mlflow.set_tracking_uri(tracking_uri(Path(".")))
@@ -364,7 +365,7 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
 @app.command()
 def push(params: ParamsOpt = Path("params.yaml")) -> None:
     """Push data and outputs to the default DVC remote; record them on the model version."""
-    from vidops.remote import push_run
+    from vidops.pipeline.dvc_remote import push_run
 
     with _known_errors():
         result = push_run(Path("."), Path(load_params(params).paths.promotion))
@@ -380,7 +381,7 @@ def restore(version: str = typer.Option(..., help="registered model version to g
             force: bool = typer.Option(False, help="restore even at another git commit"),
             params: ParamsOpt = Path("params.yaml")) -> None:
     """Get a registered version's data, model and reports back from the DVC remote."""
-    from vidops.remote import restore_version
+    from vidops.pipeline.dvc_remote import restore_version
 
     with _known_errors():
         name = load_params(params).register.model_name
@@ -401,8 +402,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from vidops.model_server import serve as run_server
-    from vidops.tracking import tracking_uri
+    from vidops.registry.tracking import tracking_uri
+    from vidops.serving.server import serve as run_server
 
     mlflow.set_tracking_uri(tracking_uri(Path(".")))
     try:
@@ -416,7 +417,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.
 def demo(per_class: int = typer.Option(30, help="demo clips per class"),
          source: Path = typer.Option(Path("demo_data"), help="where the demo clips are written")) -> None:
     """Generate the demo dataset, import it, run the whole pipeline, say where to look."""
-    from vidops.demo import run_demo
+    from vidops.pipeline.demo import run_demo
 
     with _known_errors():
         run_demo(source, per_class)

@@ -15,8 +15,11 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from vidops.architectures import ARCHITECTURES
+from vidops.errors import VidopsError
 
-class ConfigError(ValueError):
+
+class ConfigError(VidopsError, ValueError):
     """params.yaml is unreadable, has unknown keys, or has values of the wrong type."""
 
 
@@ -86,27 +89,14 @@ class ValidateConfig:
     metadata_leak_margin: float = 0.5  # warn when metadata alone scores this far from chance to 1
 
 
-Arch = Literal["cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18", "r2plus1d_18",
-               "flow_linear", "appearance_linear", "fusion_linear", "fusion_temporal",
-               "appearance_tsn"]
-NEURAL_3D = ("r3d_18", "mc3_18", "r2plus1d_18")  # torchvision's 3D CNNs
-FEATURE_FAMILIES = ("flow_linear", "appearance_linear", "fusion_linear",
-                    "fusion_temporal")  # heads on cached per-clip features
-# Families with the pretrained backbone inside.
-BACKBONE_FAMILIES = ("appearance_linear", "fusion_linear", "fusion_temporal", "appearance_tsn")
-WEIGHTLESS = ("motion_linear", "flow_linear")  # nothing for model.pretrained_weights to load
-
-
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: Literal["auto", "cnn_lstm", "cnn_pool", "motion_linear", "r3d_18", "mc3_18",
-                  "r2plus1d_18", "flow_linear", "appearance_linear", "fusion_linear",
-                  "fusion_temporal", "appearance_tsn"] = "auto"  # auto: see candidates
-    candidates: tuple[Arch, ...] = ("motion_linear", "flow_linear", "appearance_linear",
+    arch: str = "auto"  # a row of vidops.architectures, or auto: see candidates
+    candidates: tuple[str, ...] = ("motion_linear", "flow_linear", "appearance_linear",
                                     "fusion_linear")  # what auto chooses among, cheap first
     # ... and, when training runs on CUDA, these too (after the others): fine-tuning the
     # backbone pays with a GPU and costs minutes per epoch on a CPU.
-    gpu_candidates: tuple[Arch, ...] = ("appearance_tsn",)
+    gpu_candidates: tuple[str, ...] = ("appearance_tsn",)
     width: int = 16  # channels of the first conv block; doubles per block
     hidden: int = 64  # hidden units of cnn_lstm's LSTM and of fusion_temporal
     dropout: float = 0.2  # before the classifier head
@@ -125,6 +115,13 @@ class ModelConfig:
     pretrained_weights: str = ""  # local state dict to start from (never downloaded); "" = random
 
     def __post_init__(self) -> None:
+        known = sorted(ARCHITECTURES)
+        if self.arch != "auto" and self.arch not in ARCHITECTURES:
+            raise ConfigError(f"model.arch: {self.arch!r} is not one of {['auto', *known]}")
+        for key in ("candidates", "gpu_candidates"):
+            unknown = [a for a in getattr(self, key) if a not in ARCHITECTURES]
+            if unknown:
+                raise ConfigError(f"model.{key}: {unknown} is not one of {known}")
         if self.pretrained_weights:
             self._check_pretrained()
         if not 0 < self.backbone_lr_scale <= 1:
@@ -143,18 +140,18 @@ class ModelConfig:
 
     def _check_pretrained(self) -> None:
         archs = self.candidates + self.gpu_candidates if self.arch == "auto" else (self.arch,)
-        users = [a for a in archs if a not in WEIGHTLESS]
+        users = [a for a in archs if ARCHITECTURES[a].has_weights]
         if not users:
             raise ConfigError(f"model.pretrained_weights: {', '.join(archs)} have no weights to "
                               f"load; name an arch that has (e.g. fusion_linear, r3d_18)")
         # One file fits one network: the backbone of the feature families, or one neural arch.
-        kinds = sorted({"backbone" if a in BACKBONE_FAMILIES else a for a in users})
+        kinds = sorted({"backbone" if ARCHITECTURES[a].backbone else a for a in users})
         if len(kinds) > 1:
             raise ConfigError(f"model.pretrained_weights: one file cannot start {', '.join(users)}; "
                               f"keep candidates and gpu_candidates of one kind (the backbone families, or "
                               f"one arch)")
 
-    def auto_candidates(self, cuda: bool) -> tuple[Arch, ...]:
+    def auto_candidates(self, cuda: bool) -> tuple[str, ...]:
         """What ``auto`` cross-validates, in order: the GPU candidates only on CUDA."""
         extra = tuple(a for a in self.gpu_candidates if a not in self.candidates) if cuda else ()
         return self.candidates + extra

@@ -28,7 +28,7 @@ def _new_clip(landing, seed: int):
     """One more demo clip with bytes no earlier clip has."""
     import numpy as np
 
-    from vidops.synthetic import SynthSpec, render_clip, write_clip
+    from vidops.data.synthetic import SynthSpec, render_clip, write_clip
 
     spec = SynthSpec(width=64, height=48, min_frames=10, max_frames=14)
     (landing / "spin").mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,7 @@ def _new_clip(landing, seed: int):
 def test_flow_runs_skips_retrains_on_new_data_and_refuses_a_concurrent_run(tmp_path, tiny_source):
     from prefect.settings import PREFECT_API_URL
 
-    from vidops.flow import STAGES, video_pipeline
+    from vidops.pipeline.prefect_flow import STAGES, video_pipeline
 
     project = copy_project(tmp_path / "project")
     state = video_pipeline(source=str(tiny_source), root=str(project), return_state=True)
@@ -87,7 +87,7 @@ def test_flow_runs_skips_retrains_on_new_data_and_refuses_a_concurrent_run(tmp_p
 
 
 def test_failing_stage_fails_the_flow_with_its_own_message(tmp_path, tiny_source):
-    from vidops.flow import video_pipeline
+    from vidops.pipeline.prefect_flow import video_pipeline
 
     project = copy_project(tmp_path / "project")
     (project / "params.yaml").write_text(

@@ -7,12 +7,12 @@ import pytest
 
 from support import write_tiny_dataset
 from vidops.config import ExtractConfig, IngestConfig, ValidateConfig
-from vidops.importer import import_clips
-from vidops.labels import sha256_file
+from vidops.data.raw_store import import_clips
+from vidops.data.synthetic import SynthSpec, render_clip, write_clip
+from vidops.fileio import sha256_file
 from vidops.stages.extract import run_extract
 from vidops.stages.ingest import run_ingest
 from vidops.stages.validate import run_validate
-from vidops.synthetic import SynthSpec, render_clip, write_clip
 
 PINNED = IngestConfig(group_splits={"tr": "train", "va": "val", "te": "test"})
 SPEC = SynthSpec(width=64, height=48)

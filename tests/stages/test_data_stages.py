@@ -8,8 +8,8 @@ import pytest
 
 from support import write_tiny_dataset
 from vidops.config import ExtractConfig, IngestConfig, ValidateConfig
-from vidops.importer import import_clips
-from vidops.manifest import read_frame_index, read_manifest, write_records
+from vidops.data.raw_store import import_clips
+from vidops.data.records import read_frame_index, read_manifest, write_records
 from vidops.stages.extract import run_extract
 from vidops.stages.ingest import IngestError, run_ingest
 from vidops.stages.validate import run_validate
@@ -137,7 +137,7 @@ def test_extraction_is_incremental(tmp_path, raw, source):
 def test_parallel_extraction_writes_what_one_process_writes(tmp_path, raw):
     import dataclasses
 
-    from vidops.manifest import read_frame_index
+    from vidops.data.records import read_frame_index
 
     manifest = tmp_path / "manifest.csv"
     run_ingest(PINNED, raw, manifest)
@@ -192,7 +192,7 @@ def test_label_outside_the_expected_set_fails(tmp_path, raw):
 @pytest.fixture(scope="module")
 def wide_spin_source(tmp_path_factory):
     """The tiny set, but every spin clip filmed by "another camera": 112x48 instead of 64x48."""
-    from vidops.synthetic import SynthSpec, write_dataset
+    from vidops.data.synthetic import SynthSpec, write_dataset
 
     root = tmp_path_factory.mktemp("leak")
     source = write_tiny_dataset(root / "source")

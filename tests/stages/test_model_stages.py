@@ -16,8 +16,8 @@ from vidops.config import (
     TrainConfig,
     ValidateConfig,
 )
-from vidops.importer import import_clips
-from vidops.model_artifact import load_model_dir
+from vidops.data.raw_store import import_clips
+from vidops.models.artifact import load_model_dir
 from vidops.stages.evaluate import run_evaluate
 from vidops.stages.extract import run_extract
 from vidops.stages.ingest import run_ingest
@@ -131,7 +131,7 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     assert decision["f1_difference"] == 0.0 and decision["f1_difference_ci"] == [0.0, 0.0]
     assert set(decision["class_recall"]) == set(trained.classes)
     assert client.get_model_version("vidops-classifier", same.version).tags["gate_rule"] == "paired"
-    from vidops.registry import history
+    from vidops.registry.champion import history
 
     assert [(e.action, e.version) for e in history(client, "vidops-classifier")] == [
         ("gate", promoted.version), ("gate", accepted.version), ("gate", same.version)]
@@ -156,7 +156,7 @@ def test_training_refuses_failed_validation(prepared, tmp_path):
 def test_first_model_below_min_f1_leaves_no_champion(prepared, tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    from vidops.registry import current_champion
+    from vidops.registry.champion import current_champion
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     _train(prepared, tmp_path, epochs=1)
@@ -177,7 +177,7 @@ def test_feature_family_through_the_stages_and_the_served_pyfunc(prepared, tmp_p
     import mlflow
     import pandas as pd
 
-    from vidops.manifest import read_manifest
+    from vidops.data.records import read_manifest
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     out = tmp_path / arch

@@ -25,8 +25,8 @@ from vidops.config import (
     ValidateConfig,
     section_dict,
 )
-from vidops.importer import import_clips
-from vidops.model_artifact import load_model_dir
+from vidops.data.raw_store import import_clips
+from vidops.models.artifact import load_model_dir
 from vidops.stages.extract import run_extract
 from vidops.stages.ingest import run_ingest
 from vidops.stages.train import run_train

@@ -37,7 +37,7 @@ def _race(uri: str, name: str, env: dict[str, str]) -> list[str]:
     """Run the four registrations at once; returns what is inconsistent afterwards."""
     from mlflow import MlflowClient
 
-    from vidops.registry import current_champion, history
+    from vidops.registry.champion import current_champion, history
 
     _register(uri, name)
     context = multiprocessing.get_context("spawn")

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from vidops.augment import augment
 from vidops.config import AugmentConfig, ConfigError
+from vidops.training.augment import augment
 
 ALL = AugmentConfig(crop_scale=0.5, flip=True, color=0.4)
 

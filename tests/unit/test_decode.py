@@ -4,7 +4,8 @@ import pytest
 
 from support import read_number
 from vidops.config import ExtractConfig
-from vidops.video.decode import DecodeError, content_stats, probe, sample_bytes, sample_clip
+from vidops.video.backend_opencv import probe
+from vidops.video.decode import DecodeError, content_stats, sample_bytes, sample_clip
 
 CODECS = [("MJPG", ".avi"), ("mp4v", ".mp4"), ("mp4v", ".avi"), ("H264", ".mp4"),
           ("H264-gop10", ".mp4"), ("H264-gop600", ".mkv"), ("mp4v-bframes", ".avi"),
@@ -171,7 +172,7 @@ SELECTIVE = [("MJPG", ".avi", 16), ("mp4v", ".avi", 120), ("mp4v", ".mp4", 120),
 @pytest.mark.parametrize("fourcc, suffix, most", SELECTIVE)
 def test_sparse_sampling_decodes_only_what_the_wanted_frames_need(numbered_video, fourcc, suffix,
                                                                    most):
-    from vidops.video.decode_av import sample_views
+    from vidops.video.backend_pyav import sample_views
 
     path = numbered_video(250, fourcc, suffix)
     (clip,) = sample_views(path, ExtractConfig(num_frames=16, size=64, decoder="pyav"), [0.5])
@@ -181,7 +182,7 @@ def test_sparse_sampling_decodes_only_what_the_wanted_frames_need(numbered_video
 
 
 def test_a_header_that_disagrees_with_the_packets_is_counted_by_decoding(numbered_video, tmp_path):
-    from vidops.video.decode_av import _decode_selective
+    from vidops.video.backend_pyav import _decode_selective
 
     whole = numbered_video(60, "mp4v", ".avi").read_bytes()
     path = tmp_path / "short.avi"
@@ -196,7 +197,7 @@ def test_avi_with_b_frames_is_counted_and_picked_by_decoding(numbered_video):
     """AVI has no presentation times: with B-frames the demuxer's guesses do not say which
     frame the decoder returns (real DivX clips gave neighbouring frames), so the
     selective path is refused and the full decode picks by output order."""
-    from vidops.video.decode_av import _decode_selective
+    from vidops.video.backend_pyav import _decode_selective
 
     path = numbered_video(60, "mp4v-bframes", ".avi")
     cfg = ExtractConfig(num_frames=8, size=64, decoder="pyav")
@@ -207,7 +208,7 @@ def test_avi_with_b_frames_is_counted_and_picked_by_decoding(numbered_video):
 
 
 def test_cut_points_exclude_open_gop_keyframes():
-    from vidops.video.decode_av import _Plan
+    from vidops.video.backend_pyav import _Plan
 
     # decode order I0 P3 B1 B2 | I6 B4 B5 P7: the second keyframe's leading B-frames (4, 5)
     # are shown before it, so they reference the previous GOP: not a cut point.

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vidops.config import TrainConfig
-from vidops.devices import DeviceError, training_device
+from vidops.training.devices import DeviceError, training_device
 
 
 def test_cpu_defaults_full_precision_and_no_loader_processes():

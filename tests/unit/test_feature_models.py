@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from vidops.clip_dataset import UsableClip
 from vidops.config import ExtractConfig, ModelConfig, TrainConfig
-from vidops.feature_fitting import clip_features, fit_feature_head, fit_temporal_head
-from vidops.model_artifact import load_model_dir, save_model_dir
-from vidops.models import build_model
+from vidops.data.clips import UsableClip
+from vidops.models.artifact import load_model_dir, save_model_dir
+from vidops.models.factory import build_model
 from vidops.models.feature_linear import POOLS, pool_rows
 from vidops.models.feature_temporal import resample_rows
 from vidops.models.linear_head import block_weights, choose_c
+from vidops.training.feature_heads import clip_features, fit_feature_head, fit_temporal_head
 
 
 def _clip(step: int, seed: int, frames: int = 6, size: int = 48) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_fitted_head_serves_what_it_was_fitted_on(tmp_path, clips, arch):
     model = build_model(cfg, 2)
     train, val = clips[:9], clips[9:]
     result = fit_feature_head(model, cfg, TrainConfig(), train, val, ["moving", "still"],
-                              tmp_path / "cache", progress=False, log_metrics=False)
+                              tmp_path / "cache", progress=False, tracker=None)
     assert result.kept.train_acc == 1.0
     frames = torch.from_numpy(np.stack([np.load(c.frames_file) for c in clips]))
     with torch.inference_mode():
@@ -73,8 +73,8 @@ def test_refit_uses_val_too_and_cv_folds_never_do(tmp_path, clips):
     train, val = clips[:6], clips[6:]
     args = (cfg, TrainConfig(), train, val, ["moving", "still"], tmp_path / "c")
     refit_model, plain_model = build_model(cfg, 2), build_model(cfg, 2)
-    refit = fit_feature_head(refit_model, *args, progress=False, log_metrics=False, refit=True)
-    plain = fit_feature_head(plain_model, *args, progress=False, log_metrics=False, refit=False)
+    refit = fit_feature_head(refit_model, *args, progress=False, tracker=None, refit=True)
+    plain = fit_feature_head(plain_model, *args, progress=False, tracker=None, refit=False)
     assert refit.kept.val_f1 == plain.kept.val_f1  # val is scored before the refit
     assert not torch.equal(refit_model.head.weight, plain_model.head.weight)
 
@@ -112,7 +112,7 @@ def test_temporal_head_learns_and_serves_what_it_learnt(tmp_path, clips):
     train, val = clips[:9], clips[9:]
     result = fit_temporal_head(model, TrainConfig(epochs=15, lr=0.01, batch_size=4), train, val,
                                ["moving", "still"], tmp_path / "cache", progress=False,
-                               log_metrics=False, keep_best=True)
+                               tracker=None, keep_best=True)
     assert len(result.history) <= 15 and result.kept.val_f1 == max(s.val_f1 for s in result.history)
     assert result.history[-1].train_acc == 1.0
     frames = torch.from_numpy(np.stack([np.load(c.frames_file) for c in clips]))

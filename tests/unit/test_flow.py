@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidops.features import flow
+from vidops.features import optical_flow as flow
 
 S = flow.FLOW_SIZE
 

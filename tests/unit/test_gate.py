@@ -1,5 +1,5 @@
-from vidops.gate import decide
-from vidops.uncertainty import paired_difference
+from vidops.evaluation.intervals import paired_difference
+from vidops.registry.gate import decide
 
 
 def test_below_min_f1_is_never_promoted_even_without_champion():

@@ -2,8 +2,8 @@ import csv
 
 import pytest
 
-from vidops.importer import import_clips
-from vidops.labels import LabelError
+from vidops.data.labels import LabelError
+from vidops.data.raw_store import import_clips
 
 EXT = (".mp4", ".avi")
 

@@ -1,6 +1,7 @@
 import pytest
 
-from vidops.labels import LabelError, check_label, clip_id, sha256_file
+from vidops.data.labels import LabelError, check_label, clip_id
+from vidops.fileio import sha256_file
 
 
 @pytest.mark.parametrize("bad", ["", "  ", "..", "a/../b", "a/b", "a\\b", "tab\there", "x" * 65,

@@ -1,6 +1,6 @@
 import pytest
 
-from vidops.manifest import ClipRecord, FrameRecord, read_records, write_records
+from vidops.data.records import ClipRecord, FrameRecord, read_records, write_records
 
 
 def test_records_round_trip_with_types(tmp_path):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from vidops.clip_dataset import UsableClip
 from vidops.config import ModelConfig, TrainConfig
-from vidops.devices import TrainingDevice
-from vidops.model_selection import SelectionError, group_folds, select_architecture
+from vidops.data.clips import UsableClip
+from vidops.training.devices import TrainingDevice
+from vidops.training.selection import SelectionError, group_folds, select_architecture
 
 T, S = 6, 32
 CPU = TrainingDevice(torch.device("cpu"), None, 0)

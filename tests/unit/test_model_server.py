@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from vidops import model_server
-from vidops.model_server import AliasFollower
+from vidops.serving import server as model_server
+from vidops.serving.server import AliasFollower
 
 
 class Registry:

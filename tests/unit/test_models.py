@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from vidops.config import ModelConfig
-from vidops.models import build_model
+from vidops.models.factory import build_model
 from vidops.models.video_nets import frame_differences
 
 NEURAL = ["cnn_lstm", "cnn_pool", "r3d_18", "mc3_18", "r2plus1d_18"]

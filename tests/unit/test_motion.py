@@ -9,8 +9,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vidops.config import ExtractConfig, ModelConfig
-from vidops.model_artifact import load_model_dir, save_model_dir
-from vidops.models import build_model
+from vidops.models.artifact import load_model_dir, save_model_dir
+from vidops.models.factory import build_model
 from vidops.models.linear_head import fit_linear_head
 from vidops.models.motion import SIZE, MotionLinear, hog, hu_moments, motion_images
 

@@ -3,7 +3,7 @@
 import io
 import logging
 
-from vidops.flow import _dvc_logs_once
+from vidops.pipeline.prefect_flow import _dvc_logs_once
 
 
 def test_dvc_lines_do_not_also_reach_a_root_handler_while_a_stage_runs():

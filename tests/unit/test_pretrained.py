@@ -7,7 +7,7 @@ import torch
 from torchvision.models import video
 
 from vidops.config import ConfigError, ModelConfig
-from vidops.models import build_model
+from vidops.models.factory import build_model
 from vidops.models.pretrained import PretrainedError
 
 R3D = ModelConfig(arch="r3d_18", frame_diff=False)

@@ -6,7 +6,7 @@ import multiprocessing
 import pytest
 
 from support import gate_worker
-from vidops.registry import RegistryError, current_champion, history, move_champion, rollback
+from vidops.registry.champion import RegistryError, current_champion, history, move_champion, rollback
 
 NAME = "vidops-classifier"
 

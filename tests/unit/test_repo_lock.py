@@ -3,12 +3,12 @@ import sys
 
 import pytest
 
-from vidops.repo_lock import RepoBusy, repo_lock
+from vidops.pipeline.repo_lock import RepoBusy, repo_lock
 
 
 def test_second_holder_is_refused_with_the_first_ones_name(tmp_path):
     with repo_lock(tmp_path):
-        code = ("import sys; from pathlib import Path; from vidops.repo_lock import repo_lock\n"
+        code = ("import sys; from pathlib import Path; from vidops.pipeline.repo_lock import repo_lock\n"
                 "with repo_lock(Path(sys.argv[1])): pass")
         other = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                                text=True)

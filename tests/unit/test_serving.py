@@ -9,9 +9,9 @@ import torch
 from mlflow.exceptions import MlflowException
 
 from vidops.config import ExtractConfig, ModelConfig
-from vidops.model_artifact import save_model_dir
-from vidops.models import build_model
-from vidops.serving import VideoClassifier
+from vidops.models.artifact import save_model_dir
+from vidops.models.factory import build_model
+from vidops.serving.pyfunc import VideoClassifier
 
 CLASSES = ["a", "b", "c"]
 

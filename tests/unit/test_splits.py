@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from vidops.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
+from vidops.data.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
 
 TARGETS = Targets(val=0.2, test=0.2)
 

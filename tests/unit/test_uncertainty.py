@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from vidops.uncertainty import intervals, paired_difference, resampling_units
+from vidops.evaluation.intervals import intervals, paired_difference, resampling_units
 
 CLASSES = ["a", "b", "c"]
 
@@ -62,7 +62,7 @@ def test_paired_difference_sees_through_shared_luck():
 
 
 def test_all_right_answers_still_get_an_interval_of_nonzero_width():
-    from vidops.uncertainty import intervals, wilson
+    from vidops.evaluation.intervals import intervals, wilson
 
     truth = ["a", "b", "c"] * 3
     out = intervals(truth, truth, ["a", "b", "c"], [str(i) for i in range(9)])

@@ -12,15 +12,13 @@ fine and classify badly.
 from __future__ import annotations
 
 import importlib
-from functools import cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from vidops.features.efficientnet_lite import MEAN, STD, EfficientNetLite, timm_names
-from vidops.labels import sha256_file
-from vidops.models.pretrained import PretrainedError, read_state_dict
+from vidops.features.weights import PretrainedError, read_state_dict
 
 # backbone -> (variant, module, class, the pip package that ships its ImageNet weights)
 BACKBONES = {
@@ -50,11 +48,6 @@ def packaged_weights(backbone: str) -> Path:
 def weights_file(backbone: str, pretrained: str) -> Path:
     return Path(pretrained) if pretrained else packaged_weights(backbone)
 
-
-@cache
-def weights_digest(path: Path) -> str:
-    """sha256 of a weights file (once per process): part of the feature cache's key."""
-    return sha256_file(path)
 
 
 def load_backbone(net: EfficientNetLite, path: Path, variant: str) -> None:

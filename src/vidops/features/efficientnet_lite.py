@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidops.architectures import EFFICIENTNET_LITE
+
 BN_EPS = 1e-3
 # (expand ratio, kernel, stride, output channels, blocks) per stage of Lite0.
 STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -28,8 +30,7 @@ STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3)
 VARIANTS = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2)}
 FEATURES = 1280  # channels of the head convolution: the per-frame embedding
 # The packaged weights were trained on inputs scaled to [-1, 1] (TF's Lite preprocessing).
-MEAN = (0.5, 0.5, 0.5)
-STD = (0.5, 0.5, 0.5)
+MEAN, STD = EFFICIENTNET_LITE.mean, EFFICIENTNET_LITE.std
 
 
 class SameConv2d(nn.Conv2d):

@@ -31,12 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidops.features import flow
+from vidops.features import optical_flow as flow
 from vidops.features.appearance import FrameEmbedder
 from vidops.features.efficientnet_lite import FEATURES
 
-STREAMS = {"flow_linear": ("flow",), "appearance_linear": ("appearance",),
-           "fusion_linear": ("flow", "appearance")}
 ROW_DIMS = {"flow": flow.DIM, "appearance": FEATURES}
 SEGMENTS = 3  # temporal thirds
 POOLS = 3 + SEGMENTS  # mean, std, mean absolute change, mean of each third

@@ -19,7 +19,6 @@ from torch import nn
 from vidops.models.feature_linear import ROW_DIMS, FeatureStreams
 
 STEPS = 8  # every stream is resampled to this many time steps
-TEMPORAL = {"fusion_temporal": ("flow", "appearance")}
 
 
 def resample_rows(rows: np.ndarray, steps: int = STEPS) -> np.ndarray:

@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidops.video.transforms import LUMA
+
 SIZE = 64  # motion images are computed at SIZE x SIZE whatever the extraction size
 GRID = 8  # grid of mean values per motion image
 HOG_SIZE = 32  # HOG runs on motion images shrunk to this: coarse shape generalises across people
 CELL = 8  # HOG cell, pixels
 BINS = 9  # HOG orientation bins over 0-180 degrees
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 grey
 
 
 def feature_dim(segments: int) -> int:

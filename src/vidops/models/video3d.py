@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidops.architectures import KINETICS
 from vidops.models.video_nets import FrameDiff, frame_differences
 
 # The statistics torchvision's Kinetics-400 weights were trained with: a pretrained
 # checkpoint only transfers when its inputs are normalised the same way.
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
+KINETICS_MEAN, KINETICS_STD = KINETICS.mean, KINETICS.std
 
 
 def _builder(arch: str):

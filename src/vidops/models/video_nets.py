@@ -11,9 +11,10 @@ import itertools
 import torch
 from torch import nn
 
+from vidops.architectures import IMAGENET
+
 # ImageNet statistics: conventional, and harmless for from-scratch training.
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+MEAN, STD = IMAGENET.mean, IMAGENET.std
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from vidops.clip_dataset import UsableClip, load_frames, usable_clips
 from vidops.config import EvaluateConfig
-from vidops.metrics import classification_summary, plot_confusion
-from vidops.model_artifact import LoadedModel, load_model_dir, read_run_id
-from vidops.tracking import tracking_uri
-from vidops.uncertainty import intervals
+from vidops.data.clips import UsableClip, load_frames, usable_clips
+from vidops.errors import VidopsError
+from vidops.evaluation.intervals import intervals
+from vidops.evaluation.metrics import classification_summary, plot_confusion
+from vidops.models.artifact import LoadedModel, load_model_dir, read_run_id
+from vidops.registry.tracking import tracking_uri
 from vidops.video.decode import sample_views
 
 
-class EvaluateError(RuntimeError):
+class EvaluateError(VidopsError, RuntimeError):
     """There is nothing to evaluate on."""
 
 

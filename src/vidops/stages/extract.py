@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidops.config import ExtractConfig
-from vidops.manifest import FrameRecord, read_frame_index, read_manifest, views_file, write_records
+from vidops.data.records import FrameRecord, read_frame_index, read_manifest, views_file, write_records
 from vidops.video.decode import DecodeError, content_stats, sample_views
 from vidops.video.sampling import frames_needed, jitter_offsets
 

@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidops.config import IngestConfig
-from vidops.importer import RAW_LABELS
-from vidops.labels import check_label, clip_id, sha256_file
-from vidops.manifest import SPLITS, ClipRecord, read_manifest, write_records
-from vidops.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
+from vidops.data.labels import check_label, clip_id
+from vidops.data.raw_store import RAW_LABELS
+from vidops.data.records import SPLITS, ClipRecord, read_manifest, write_records
+from vidops.data.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
+from vidops.errors import VidopsError
+from vidops.fileio import sha256_file
 
 log = logging.getLogger(__name__)
 
 
-class IngestError(ValueError):
+class IngestError(VidopsError, ValueError):
     """data/raw cannot be listed into a manifest; the message names the file."""
 
 

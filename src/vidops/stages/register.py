@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidops.clip_dataset import usable_clips
 from vidops.config import RegisterConfig
-from vidops.gate import decide
-from vidops.metrics import classification_summary
-from vidops.model_artifact import read_run_id
-from vidops.provenance import provenance_tags
-from vidops.registry import CHALLENGER, current_champion, move_champion, registry_lock
-from vidops.tracking import tracking_uri
-from vidops.uncertainty import PairedDifference, paired_difference
+from vidops.data.clips import usable_clips
+from vidops.evaluation.intervals import PairedDifference, paired_difference
+from vidops.evaluation.metrics import classification_summary
+from vidops.models.artifact import read_run_id
+from vidops.registry.champion import CHALLENGER, current_champion, move_champion
+from vidops.registry.gate import decide
+from vidops.registry.lock import registry_lock
+from vidops.registry.provenance import provenance_tags
+from vidops.registry.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str,
     from mlflow.types import ColSpec, DataType, Schema
 
     import vidops
-    from vidops.serving import VIDEO_COLUMN
+    from vidops.serving.pyfunc import VIDEO_COLUMN
 
     package = Path(vidops.__file__).parent
     signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, VIDEO_COLUMN)]))
@@ -131,7 +132,7 @@ def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str,
 
 def rescore(model_uri: str, clips: list) -> list[str]:
     """``model_uri``'s label for each of ``clips``' raw files, through its own pyfunc sampler."""
-    from vidops.serving import predict_files
+    from vidops.serving.pyfunc import predict_files
 
     if not clips:
         raise ValueError("no test clips to re-score the champion on")

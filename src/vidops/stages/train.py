@@ -15,16 +15,27 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidops import distributed
-from vidops.checkpoint import Checkpoints, training_key
-from vidops.clip_dataset import UsableClip, class_names, usable_clips
+from vidops.architectures import ARCHITECTURES
 from vidops.config import ExtractConfig, ModelConfig, TrainConfig, section_dict
-from vidops.devices import TrainingDevice, training_device
-from vidops.fitting import EpochStats, fit
-from vidops.model_artifact import save_model_dir
-from vidops.model_selection import Selection, fixed, select_architecture, selection_from_dict, write_selection
-from vidops.provenance import environment_tags, provenance_tags
-from vidops.tracking import setup_mlflow
+from vidops.data.clips import UsableClip, class_names, usable_clips
+from vidops.errors import VidopsError
+from vidops.evaluation.plots import plot_curves, plot_selection
+from vidops.models.artifact import save_model_dir
+from vidops.registry.provenance import environment_tags, provenance_tags
+from vidops.registry.tracking import MlflowTracker, setup_mlflow
+from vidops.training import distributed
+from vidops.training.augment import is_identity
+from vidops.training.checkpoint import Checkpoints, training_key
+from vidops.training.devices import TrainingDevice, training_device
+from vidops.training.fit import fit
+from vidops.training.results import EpochStats
+from vidops.training.selection import (
+    Selection,
+    fixed,
+    select_architecture,
+    selection_from_dict,
+    write_selection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +43,7 @@ RUN_FILE = "run.json"  # the MLflow run an interrupted training continues in
 SELECTION_FILE = "selection.json"  # model.arch auto's choice, not re-made on resume
 
 
-class TrainError(RuntimeError):
+class TrainError(VidopsError, RuntimeError):
     """Training cannot start: the data failed validation or a split is empty."""
 
 
@@ -71,7 +82,7 @@ def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfi
         if not env.is_main:
             winner = distributed.broadcast(env, None)
             fit(dataclasses.replace(model_cfg, arch=winner), cfg, train, val, classes, hw,
-                progress=False, log_metrics=False, env=env, feature_cache=root / cfg.feature_cache)
+                progress=False, env=env, feature_cache=root / cfg.feature_cache)
             return None
         checkpoints = Checkpoints(root / cfg.checkpoint_dir,
                                   training_key(model_cfg, cfg, frames_cfg, train, val))
@@ -92,6 +103,7 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
     import mlflow
 
     experiment_id = setup_mlflow(root, cfg.experiment)
+    tracker = MlflowTracker()
     prior = (checkpoints.read_json(RUN_FILE) or {}).get("run_id")
     if prior and not _run_exists(prior):
         log.warning("the MLflow run %s of the interrupted training is gone: starting over", prior)
@@ -110,16 +122,18 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         else:
             if model_cfg.arch == "auto":
                 selection = select_architecture(model_cfg, cfg, train + val, classes, hw,
-                                                root / cfg.feature_cache)
+                                                root / cfg.feature_cache, tracker)
                 mlflow.set_tag("mlflow.runName", f"train-auto-{selection.winner}")
             else:
                 selection = fixed(model_cfg.arch)
             checkpoints.write_json(SELECTION_FILE, dataclasses.asdict(selection))
-        write_selection(selection_path, selection, selection_plot)
+        write_selection(selection_path, selection)
+        plot_selection(selection, selection_plot)
         chosen = dataclasses.replace(model_cfg, arch=distributed.broadcast(env, selection.winner))
         mlflow.log_param("arch", chosen.arch)
-        result = fit(chosen, cfg, train, val, classes, hw, progress, checkpoints=checkpoints,
-                     env=env, feature_cache=root / cfg.feature_cache)
+        _say_what_is_unused(chosen.arch, cfg, frames_cfg, tracker)
+        result = fit(chosen, cfg, train, val, classes, hw, progress, tracker=tracker,
+                     checkpoints=checkpoints, env=env, feature_cache=root / cfg.feature_cache)
         best = result.kept
         if result.resumed_from:
             mlflow.set_tag("resumed_from_epoch", str(result.resumed_from))
@@ -140,9 +154,11 @@ def _log_params(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
                 classes: list[str], train: list[UsableClip], val: list[UsableClip],
                 hw: TrainingDevice, env: distributed.DistEnv, root: Path) -> None:
     import mlflow
+    import torch
 
-    mlflow.set_tags({**provenance_tags(root), **environment_tags(), "device": str(hw.device), "gpu": hw.name
-                     if hw.device.type == "cuda" else "", "precision": hw.precision,
+    mlflow.set_tags({**provenance_tags(root), **environment_tags(torch.get_num_threads()),
+                     "device": str(hw.device),
+                     "gpu": hw.name if hw.device.type == "cuda" else "", "precision": hw.precision,
                      "processes": str(env.world_size)})
     mlflow.log_params({f"model.{k}": v for k, v in section_dict(model_cfg).items()})
     mlflow.log_params({f"train.{k}": v for k, v in section_dict(cfg).items()})
@@ -171,23 +187,21 @@ def write_history(path: Path, history: list[EpochStats]) -> None:
                              for k, v in dataclasses.asdict(stats).items()})
 
 
-def plot_curves(history: list[EpochStats], path: Path) -> None:
-    import matplotlib
+def _say_what_is_unused(arch: str, cfg: TrainConfig, frames_cfg: ExtractConfig,
+                        tracker: MlflowTracker) -> None:
+    """Settings the chosen architecture ignores are said, not silently dropped.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [s.epoch for s in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [s.train_loss for s in history], marker=".", label="train")
-    left.plot(epochs, [s.val_loss for s in history], marker=".", label="val")
-    left.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    left.legend()
-    right.plot(epochs, [s.train_acc for s in history], marker=".", label="train accuracy")
-    right.plot(epochs, [s.val_f1 for s in history], marker=".", label="val macro F1")
-    right.set(xlabel="epoch", ylim=(0, 1.02), title="quality")
-    right.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    The feature families and motion_linear fit a head on the deterministic view's
+    features: extra training views and clip augmentation do not reach them.
+    """
+    if ARCHITECTURES[arch].uses_views:
+        return
+    unused = []
+    if frames_cfg.train_views:
+        unused.append(f"extract.train_views={frames_cfg.train_views}")
+    if not is_identity(cfg.augment):
+        unused.append("train.augment")
+    if unused:
+        log.warning("%s fits a head on the deterministic view's features: %s not used (set "
+                    "them back to their defaults to skip their cost)", arch, " and ".join(unused))
+        tracker.set_tags({"unused_settings": ",".join(unused)})

@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from vidops.config import ValidateConfig
-from vidops.manifest import SPLITS, read_frame_index, read_manifest
-from vidops.metadata_leak import SHAPE_FIELDS, LeakReport, check_metadata_leak, metadata_table
+from vidops.data.metadata_leak import SHAPE_FIELDS, LeakReport, check_metadata_leak, metadata_table
+from vidops.data.records import SPLITS, read_frame_index, read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,14 @@ import random
 from collections.abc import Sequence
 
 from vidops.config import ExtractConfig
+from vidops.errors import VidopsError
 
 # Where in its segment each frame is taken: one offset for all segments, or one per
 # segment (TSN's random training offsets). Dense sampling uses a single window offset.
 Offset = float | Sequence[float]
 
 
-class ShortClip(ValueError):
+class ShortClip(VidopsError, ValueError):
     """The clip has fewer frames than the sampler needs and the policy is ``reject``."""
 
 

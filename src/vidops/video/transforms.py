@@ -7,6 +7,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B in grey: motion, flow, colour jitter
+
 
 def fit_square(frame: np.ndarray, size: int, mode: Literal["crop", "pad"]) -> np.ndarray:
     """Resize one ``(H, W, 3)`` frame to ``(size, size, 3)``.

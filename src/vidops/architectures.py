@@ -1,0 +1,87 @@
+"""The one table of architectures: every other place (config, factory, fit, auto) reads it.
+
+Adding an architecture is one row here plus its builder in ``models/factory.py``. Standard
+library only, so the config loader can check ``model.arch`` without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Family = Literal["frames2d", "video3d", "motion", "features", "feature_temporal", "tsn"]
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How a network's input is scaled: ``(pixel / 255 - mean) / std`` per RGB channel."""
+
+    name: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "scale": 1 / 255, "mean": list(self.mean), "std": list(self.std)}
+
+
+IMAGENET = Normalisation("imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# torchvision's video models were trained on Kinetics-400 with these statistics.
+KINETICS = Normalisation("kinetics-400", (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
+# TF EfficientNet-Lite maps pixels to [-1, 1].
+EFFICIENTNET_LITE = Normalisation("efficientnet-lite", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    family: Family
+    streams: tuple[str, ...] = ()  # per-frame feature streams (feature families)
+    backbone: bool = False  # the pretrained EfficientNet-Lite is inside
+    has_weights: bool = True  # model.pretrained_weights has something to load
+    uses_views: bool = True  # trains on the DataLoader's clips: train_views and augment apply
+
+    @property
+    def neural(self) -> bool:
+        """Trained by the epoch loop (as opposed to a head fitted on per-clip features)."""
+        return self.family in ("frames2d", "video3d", "tsn")
+
+    def normalisation(self) -> dict:
+        """What ``model.json`` records about the input scaling this architecture uses."""
+        if self.family == "frames2d":
+            return IMAGENET.as_dict()
+        if self.family == "video3d":
+            return KINETICS.as_dict()
+        if self.family == "tsn":
+            return EFFICIENTNET_LITE.as_dict()
+        per_stream = {"motion": {"name": "bt601-grey", "scale": 1 / 255},
+                      "flow": {"name": "bt601-grey", "scale": 1 / 255},
+                      "appearance": EFFICIENTNET_LITE.as_dict()}
+        if self.family == "motion":
+            return per_stream["motion"]
+        return {"streams": {s: per_stream[s] for s in self.streams}}
+
+
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
+    Architecture("cnn_lstm", "frames2d"),
+    Architecture("cnn_pool", "frames2d"),
+    Architecture("motion_linear", "motion", has_weights=False, uses_views=False),
+    Architecture("r3d_18", "video3d"),
+    Architecture("mc3_18", "video3d"),
+    Architecture("r2plus1d_18", "video3d"),
+    Architecture("flow_linear", "features", ("flow",), has_weights=False, uses_views=False),
+    Architecture("appearance_linear", "features", ("appearance",), backbone=True, uses_views=False),
+    Architecture("fusion_linear", "features", ("flow", "appearance"), backbone=True,
+                 uses_views=False),
+    Architecture("fusion_temporal", "feature_temporal", ("flow", "appearance"), backbone=True,
+                 uses_views=False),
+    Architecture("appearance_tsn", "tsn", backbone=True),
+)}
+NEURAL_3D = tuple(a.name for a in ARCHITECTURES.values() if a.family == "video3d")
+
+
+def architecture(name: str) -> Architecture:
+    """The row of ``name``; a ``KeyError`` names the known ones."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise KeyError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}") from None

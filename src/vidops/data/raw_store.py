@@ -1,0 +1,172 @@
+"""`vidops import`: bring new clips into data/raw and version them with DVC.
+
+Sources are a folder per class (``SOURCE/<label>/<clip>``) or a folder with
+``labels.csv`` (``file,label[,group]``, ``file`` relative to SOURCE). Every label is
+checked before anything is copied; identical bytes already present are skipped and
+reported; groups are kept in ``data/raw/labels.csv`` so that ingest can split by them.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidops.data.labels import LabelError, check_label
+from vidops.fileio import sha256_file
+
+RAW_LABELS = "labels.csv"  # inside data/raw: file,label,group of every imported clip
+
+
+@dataclass(frozen=True)
+class Candidate:
+    source: Path
+    label: str
+    group: str  # "" when the source gives none
+
+
+@dataclass
+class ImportResult:
+    copied: list[Path] = field(default_factory=list)  # new files under data/raw
+    duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (source, existing copy)
+    conflicts: list[str] = field(default_factory=list)  # same bytes, another label: not copied
+    ignored: list[str] = field(default_factory=list)  # not a video extension, with reason
+    dvc_added: bool = False
+
+
+def find_candidates(source: Path, extensions: tuple[str, ...], group_column: str = "group"
+                    ) -> tuple[list[Candidate], list[str]]:
+    """Clips named by ``source`` and the files left out with the reason."""
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source}: not a folder")
+    labels_csv = source / "labels.csv"
+    if labels_csv.is_file():
+        return _from_labels_csv(labels_csv, extensions, group_column), []
+    found, ignored = [], []
+    for path in sorted(source.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        rel = path.relative_to(source)
+        if len(rel.parts) < 2:
+            ignored.append(f"{path}: not inside a class folder")
+        elif path.suffix.lower() not in extensions:
+            ignored.append(f"{path}: extension {path.suffix!r} is not a video extension")
+        else:
+            found.append(Candidate(path, check_label(rel.parts[0], str(path.parent)), ""))
+    return found, ignored
+
+
+def _from_labels_csv(labels_csv: Path, extensions: tuple[str, ...], group_column: str
+                     ) -> list[Candidate]:
+    with labels_csv.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        if "file" not in columns or "label" not in columns:
+            raise LabelError(f"{labels_csv}: needs columns 'file' and 'label', has {columns}")
+        rows = list(reader)
+    found = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{labels_csv}:{line}"
+        path = (labels_csv.parent / row["file"]).resolve()
+        if not path.is_relative_to(labels_csv.parent.resolve()):
+            raise LabelError(f"{where}: file {row['file']!r} lies outside {labels_csv.parent}")
+        if not path.is_file():
+            raise FileNotFoundError(f"{where}: file {row['file']!r} does not exist")
+        if path.suffix.lower() not in extensions:
+            raise LabelError(f"{where}: {row['file']!r} does not have a video extension")
+        group = (row.get(group_column) or "").strip()
+        found.append(Candidate(path, check_label(row["label"] or "", where), group))
+    return found
+
+
+def import_clips(source: Path, raw_dir: Path, extensions: tuple[str, ...],
+                 group_column: str = "group", dvc_root: Path | None = None) -> ImportResult:
+    """Copy new clips from ``source`` into ``raw_dir/<label>/``; ``dvc add`` when ``dvc_root``."""
+    candidates, ignored = find_candidates(source, extensions, group_column)
+    result = ImportResult(ignored=ignored)
+    existing = _existing_hashes(raw_dir)
+    groups = _read_groups(raw_dir)
+    for cand in candidates:
+        digest = sha256_file(cand.source)
+        if digest in existing:
+            present = existing[digest]
+            present_label = present.relative_to(raw_dir).parts[0]
+            if present_label != cand.label:
+                result.conflicts.append(
+                    f"{cand.source}: same bytes as {present} (label {present_label!r}) "
+                    f"but labelled {cand.label!r}: not imported")
+            else:
+                result.duplicates.append((cand.source, present))
+            continue
+        target = _free_name(raw_dir / cand.label / cand.source.name, digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        shutil.copyfile(cand.source, tmp)
+        tmp.replace(target)  # atomic: a killed import leaves no half clip under its real name
+        existing[digest] = target
+        result.copied.append(target)
+        if cand.group:
+            groups[target.relative_to(raw_dir).as_posix()] = (cand.label, cand.group)
+    if groups:
+        _write_groups(raw_dir, groups)
+    if dvc_root is not None and (result.copied or not (dvc_root / "data.dvc").exists()):
+        dvc_add_raw(dvc_root, raw_dir)
+        result.dvc_added = True
+    return result
+
+
+def _existing_hashes(raw_dir: Path) -> dict[str, Path]:
+    if not raw_dir.is_dir():
+        return {}
+    return {sha256_file(p): p for p in sorted(raw_dir.rglob("*"))
+            if p.is_file() and p.parent != raw_dir and not p.name.startswith(".")}
+
+
+def _free_name(target: Path, digest: str) -> Path:
+    """``target`` itself, or the name with the clip id added when another clip holds it."""
+    if not target.exists():
+        return target
+    return target.with_name(f"{target.stem}-{digest[:16]}{target.suffix}")
+
+
+def _read_groups(raw_dir: Path) -> dict[str, tuple[str, str]]:
+    path = raw_dir / RAW_LABELS
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["file"]: (row["label"], row["group"]) for row in csv.DictReader(handle)}
+
+
+def _write_groups(raw_dir: Path, groups: dict[str, tuple[str, str]]) -> None:
+    path = raw_dir / RAW_LABELS
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label", "group"])
+        for file, (label, group) in sorted(groups.items()):
+            writer.writerow([file, label, group])
+    tmp.replace(path)
+
+
+def dvc_add_raw(root: Path, raw_dir: Path) -> None:
+    """Version ``raw_dir`` in a ``data.dvc`` at the project root.
+
+    ``dvc add data/raw`` writes ``data/raw.dvc``; we keep the dataset's version in one
+    well-known file at the root instead, with ``path:`` pointing back at ``data/raw``.
+    A later ``dvc add data/raw`` finds the output in that file and updates it in place.
+    """
+    rel = raw_dir.resolve().relative_to(root.resolve()).as_posix()
+    root_file = root / "data.dvc"
+    done = subprocess.run(["dvc", "add", "--quiet", rel], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"`dvc add {rel}` failed in {root}: {(done.stderr or done.stdout).strip()}")
+    if root_file.exists():
+        return  # dvc found the output in data.dvc and updated it in place
+    written = root / f"{rel}.dvc"
+    text = written.read_text(encoding="utf-8")
+    # Paths in a .dvc file are relative to the file itself.
+    text = text.replace(f"path: {Path(rel).name}\n", f"path: {rel}\n")
+    root_file.write_text(text, encoding="utf-8")
+    written.unlink()

@@ -1,0 +1,157 @@
+"""The split ledger: every group's split, recorded once and never changed afterwards.
+
+Teams with a few hundred clips have a few dozen groups (people, cameras, sessions); a
+hash of the group name gives splits far from the asked shares at that size (a 120-clip
+set came out 66 / 42 / 12 clips for 60 / 20 / 20 %), and on three groups it left train
+empty. Instead:
+
+- a group already in the ledger (``data/splits.csv``) keeps its split forever, so adding
+  data never moves a clip;
+- a new group goes to the split furthest below its target share, counted in clips per
+  class (a group's need for a split weighs each class by the group's clips of it and by
+  the class's size), so every class is split close to ``val_fraction`` /
+  ``test_fraction`` even with few groups; while some split with a target is still
+  empty and no more new groups than empty splits remain, the group fills an empty one,
+  so with three groups or more every split gets at least one;
+- new groups are taken in the order of a salted hash of their names (not alphabetically:
+  ``person1`` would always land in train), so the result is deterministic;
+- ``ingest.group_splits`` pins groups and wins over everything (a pin that moves a
+  recorded group is reported).
+
+The ledger is an output of the ingest stage that DVC keeps between runs and git
+versions beside ``data.dvc``; a project made before the ledger migrates without moving
+a clip: its previous manifest's assignment becomes the ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidops.data.records import SPLITS, Split
+from vidops.errors import VidopsError
+
+log = logging.getLogger(__name__)
+
+
+class SplitError(VidopsError, ValueError):
+    """The groups cannot give every split (or every class in a split) its clips."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    val: float
+    test: float
+
+    def share(self, split: str) -> float:
+        return {"train": 1.0 - self.val - self.test, "val": self.val, "test": self.test}[split]
+
+    def __post_init__(self) -> None:
+        if not (self.val >= 0 and self.test >= 0 and self.val + self.test < 1):
+            raise ValueError(f"bad split fractions val={self.val} test={self.test}")
+
+
+def read_ledger(path: Path) -> dict[str, Split]:
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not {"group", "split"} <= set(reader.fieldnames or []):
+            raise SplitError(f"{path}: needs columns 'group' and 'split'")
+        ledger = {}
+        for line, row in enumerate(reader, start=2):
+            if row["split"] not in SPLITS:
+                raise SplitError(f"{path}:{line}: group {row['group']!r} has unknown split "
+                                 f"{row['split']!r} (one of {', '.join(SPLITS)})")
+            ledger[row["group"]] = row["split"]
+    return ledger
+
+
+def write_ledger(path: Path, ledger: Mapping[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["group", "split"])
+        for group, split in sorted(ledger.items()):
+            writer.writerow([group, split])
+    os.replace(tmp, path)
+
+
+def _order(group: str, salt: str) -> bytes:
+    return hashlib.sha256(f"{salt}:{group}".encode()).digest()
+
+
+def assign(groups: Mapping[str, Counter], ledger: Mapping[str, str], targets: Targets,
+           salt: str, pinned: Mapping[str, str] | None = None) -> dict[str, Split]:
+    """The ledger extended to every group in ``groups`` (group -> clips per label).
+
+    Groups in ``ledger`` keep their split (unless pinned elsewhere); groups that are no
+    longer present stay recorded, so a group that comes back returns to its split.
+    """
+    pinned = dict(pinned or {})
+    for group, split in pinned.items():
+        if split not in SPLITS:
+            raise SplitError(f"ingest.group_splits: group {group!r} is pinned to unknown split "
+                             f"{split!r} (one of {', '.join(SPLITS)})")
+    out: dict[str, Split] = dict(ledger)  # type: ignore[arg-type]
+    for group, split in pinned.items():
+        if group in out and out[group] != split and group in groups:
+            log.warning("group %s moves from %s to %s: pinned by ingest.group_splits", group,
+                        out[group], split)
+        out[group] = split  # type: ignore[assignment]
+    totals: Counter = Counter()
+    for labels in groups.values():
+        totals.update(labels)
+    counts = {s: Counter() for s in SPLITS}
+    for group, labels in groups.items():
+        if group in out:
+            counts[out[group]].update(labels)
+    wanted = [s for s in SPLITS if targets.share(s) > 0]
+    new = sorted((g for g in groups if g not in out), key=lambda g: _order(g, salt))
+    for i, group in enumerate(new):
+        labels = groups[group]
+        empty = [s for s in wanted if not counts[s]]
+        choices = empty if empty and len(new) - i <= len(empty) else wanted
+
+        def need(split: str, labels: Counter = labels) -> tuple[float, float]:
+            deficit = sum(n * (targets.share(split) - counts[split][c] / totals[c])
+                          for c, n in labels.items())
+            return deficit, targets.share(split)
+
+        split = max(choices, key=need)  # ties: the larger share, then train, val, test
+        out[group] = split
+        counts[split].update(labels)
+    return out
+
+
+def check_coverage(groups: Mapping[str, Counter], ledger: Mapping[str, str], targets: Targets,
+                   where: Path) -> None:
+    """Refuse splits that leave a split, or a class in a split, without clips."""
+    present = {g: ledger[g] for g in groups}
+    wanted = [s for s in SPLITS if targets.share(s) > 0]
+    if len(groups) < len(wanted):
+        raise SplitError(
+            f"{len(groups)} group(s) ({', '.join(sorted(groups))}) cannot fill the "
+            f"{len(wanted)} splits {', '.join(wanted)}: a group never spans two splits. "
+            f"Add clips of more groups, or set ingest.val_fraction / test_fraction to 0 for "
+            f"a split you do not want")
+    by_class: dict[str, dict[str, list[str]]] = {}
+    for group, labels in groups.items():
+        for label in labels:
+            by_class.setdefault(label, {}).setdefault(present[group], []).append(group)
+    for label, splits in sorted(by_class.items()):
+        for split in wanted:
+            if split not in splits:
+                having = sorted(g for gs in splits.values() for g in gs)
+                raise SplitError(
+                    f"class {label!r} has no clip in the {split} split: its clips come from "
+                    f"group(s) {', '.join(having[:8])} only, assigned in {where}. Add clips of "
+                    f"{label!r} from more groups, or pin one of its groups to {split} with "
+                    f"ingest.group_splits")

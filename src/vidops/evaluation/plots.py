@@ -1,0 +1,83 @@
+"""Every picture vidops draws: confusion matrix, training curves, model selection.
+
+Inputs are plain figures (lists, or objects with the named attributes), so this module
+draws what training and evaluation computed without importing either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot() -> Any:
+    # Imported when a picture is drawn (it costs a second), with the Agg backend: no display
+    # on servers and CI.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt: Any, fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:
+    plt = _pyplot()
+    cm = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.1 * len(classes) + 2))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            colour = "white" if cm[i, j] > cm.max() / 2 else "black"
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=colour)
+    _save(plt, fig, path)
+
+
+def plot_curves(history: list[Any], path: Path) -> None:
+    """Loss and quality per epoch; ``history`` rows have the fields of ``EpochStats``."""
+    plt = _pyplot()
+    epochs = [s.epoch for s in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [s.train_loss for s in history], marker=".", label="train")
+    left.plot(epochs, [s.val_loss for s in history], marker=".", label="val")
+    left.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    left.legend()
+    right.plot(epochs, [s.train_acc for s in history], marker=".", label="train accuracy")
+    right.plot(epochs, [s.val_f1 for s in history], marker=".", label="val macro F1")
+    right.set(xlabel="epoch", ylim=(0, 1.02), title="quality")
+    right.legend()
+    _save(plt, fig, path)
+
+
+def plot_selection(selection: Any, path: Path) -> None:
+    """Fold scores as dots and the mean as a bar per candidate; the winner highlighted."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * max(1, len(selection.candidates)), 3.2))
+    for x, cand in enumerate(selection.candidates):
+        colour = "tab:green" if cand.arch == selection.winner else "tab:gray"
+        if cand.mean_f1 is not None:
+            ax.bar(x, cand.mean_f1, color=colour, alpha=0.5)
+        ax.scatter([x] * len(cand.fold_f1), cand.fold_f1, color=colour, zorder=3)
+        if cand.mean_f1 is None:
+            ax.text(x, 0.05, "skipped", ha="center", rotation=90)
+    if not selection.candidates:
+        ax.text(0.5, 0.5, f"model.arch fixed: {selection.winner}", ha="center",
+                transform=ax.transAxes)
+    ax.set_xticks(range(len(selection.candidates)), [c.arch for c in selection.candidates])
+    ax.set(ylim=(0, 1.02), ylabel="macro F1 per fold",
+           title=f"model.arch auto: {selection.folds} group folds -> {selection.winner}")
+    _save(plt, fig, path)

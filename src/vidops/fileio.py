@@ -1,0 +1,51 @@
+"""File helpers every layer may use: content hashes and writes that a kill cannot tear.
+
+``atomic_write`` is the one write-to-temp-then-rename of vidops: the data goes to a
+temporary file in the target's folder (same filesystem, so the rename is atomic), and
+only a complete file ever appears under the real name. A kill leaves either the old file
+or the new one, plus at most a stray ``.<name>.<pid>.tmp`` that the next write replaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks (clips can be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def temp_name(path: Path) -> Path:
+    """The temporary sibling ``atomic_write`` uses for ``path`` in this process."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write(path: Path, write: Callable[[IO[Any]], object], text: bool = False) -> None:
+    """Call ``write`` on a temporary file, then rename it to ``path``."""
+    tmp = temp_name(path)
+    try:
+        handle = tmp.open("w", newline="", encoding="utf-8") if text else tmp.open("wb")
+        with handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text), text=True)
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")

@@ -1,0 +1,13 @@
+"""Serving: raw video in, label and probabilities out, from a registered model.
+
+Owns the MLflow pyfunc (``VideoClassifier``, decoding with the training sampler), the
+models-from-code entry file MLflow executes, and ``vidops serve``, which follows a
+registry alias. Never imports training or registry code.
+
+``VideoClassifier`` is exported here because champions logged before the package split
+execute ``from vidops.serving import VideoClassifier`` when they load.
+"""
+
+from vidops.serving.pyfunc import VIDEO_COLUMN, VideoClassifier
+
+__all__ = ["VIDEO_COLUMN", "VideoClassifier"]

@@ -1,0 +1,93 @@
+"""The MLflow pyfunc model: raw video bytes in, label and class probabilities out.
+
+It decodes and samples with the same code as extraction (``vidops.video.decode``) and the
+frame parameters stored with the model, so serving cannot drift from training. It only
+ever reads the bytes it is sent, never a path named in a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from vidops.video.decode import DecodeError, sample_bytes
+
+VIDEO_COLUMN = "video"
+DEFAULT_MAX_VIDEO_BYTES = 100 * 1024 * 1024
+
+
+class VideoClassifier(mlflow.pyfunc.PythonModel):
+    """pyfunc over ``artifacts/model``; input: a DataFrame with a ``video`` column of bytes.
+
+    ``model_config`` (set when logging) may hold ``max_video_bytes``, the request size limit.
+    """
+
+    max_video_bytes = DEFAULT_MAX_VIDEO_BYTES
+
+    def load_context(self, context) -> None:
+        from vidops.models.artifact import load_model_dir
+
+        config = getattr(context, "model_config", None) or {}
+        self.max_video_bytes = int(config.get("max_video_bytes", DEFAULT_MAX_VIDEO_BYTES))
+        self.loaded = load_model_dir(Path(context.artifacts["model_dir"]), "cpu")
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        videos = [self._as_bytes(v, i) for i, v in enumerate(_column(model_input))]
+        clips = []
+        for i, data in enumerate(videos):
+            try:
+                clips.append(sample_bytes(data, self.loaded.frames).frames)
+            except DecodeError as err:
+                raise _bad_input(f"video {i}: {err.reason}") from None
+        probs = self.loaded.predict_proba(np.stack(clips)) if clips else np.zeros((0, 0))
+        classes = self.loaded.classes
+        return pd.DataFrame({
+            "label": [classes[j] for j in probs.argmax(1)] if len(probs) else [],
+            "score": [float(row.max()) for row in probs],
+            "probabilities": [{c: float(p) for c, p in zip(classes, row, strict=True)}
+                              for row in probs],
+        })
+
+    def _as_bytes(self, value, i: int) -> bytes:
+        if isinstance(value, str):
+            try:  # JSON clients send base64 text
+                value = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise _bad_input(f"video {i}: a string must be base64-encoded video bytes") from None
+        if not isinstance(value, bytes | bytearray):
+            raise _bad_input(f"video {i}: expected bytes, got {type(value).__name__}")
+        if len(value) > self.max_video_bytes:
+            raise _bad_input(f"video {i}: {len(value)} bytes is over the limit of "
+                             f"{self.max_video_bytes}")
+        return bytes(value)
+
+
+def _column(model_input) -> list:
+    if isinstance(model_input, pd.DataFrame):
+        if VIDEO_COLUMN not in model_input.columns:
+            raise _bad_input(f"input needs a {VIDEO_COLUMN!r} column, has {list(model_input.columns)}")
+        return list(model_input[VIDEO_COLUMN])
+    if isinstance(model_input, bytes | str):
+        return [model_input]
+    return list(model_input)
+
+
+def _bad_input(message: str) -> MlflowException:
+    # INVALID_PARAMETER_VALUE makes `mlflow models serve` answer 400 with this message.
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def predict_files(model_uri: str, paths: list[Path]) -> pd.DataFrame:
+    """Load ``model_uri`` and classify video files; one row per file, in order."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    frame = pd.DataFrame({VIDEO_COLUMN: [p.read_bytes() for p in paths]})
+    out = model.predict(frame)
+    out.insert(0, "file", [str(p) for p in paths])
+    return out

@@ -1,0 +1,211 @@
+"""Fit a head on per-clip features: the feature families (``flow_linear``,
+``appearance_linear``, ``fusion_linear``, ``fusion_temporal``) and ``motion_linear``.
+
+Each clip's per-frame stream rows come from the feature cache (features/cache.py):
+computed once per clip from its extracted frames with the model's own
+:meth:`~vidops.models.feature_linear.FeatureLinear.stream_rows`, then reused by every
+fold of ``model.arch: auto``, the final fit and later retrains. The head's strength is
+chosen by group cross-validation inside the training clips (models/linear_head.py),
+then the head is fitted on all of them and scored on val from the same cached rows:
+no clip's features are computed twice.
+
+A linear head has no epoch to pick, so val has nothing left to choose once it has been
+scored: with ``train.refit_on_val`` the head that ships is refitted on train + val (its
+strength chosen again on their groups). On small data that is most of what there is to
+learn from: on ``udacity_ps7`` (one person per split) it doubles the people the model
+has seen. The val figures reported are those of the fit on train alone, before the refit.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vidops.config import ModelConfig, TrainConfig
+from vidops.data.clips import UsableClip
+from vidops.features.cache import FeatureCache
+from vidops.models.feature_linear import FeatureLinear, FeatureStreams
+from vidops.models.feature_temporal import FeatureTemporal
+from vidops.models.linear_head import block_weights, choose_c, fit_linear_head
+from vidops.models.motion import MotionLinear
+from vidops.training.dataset import FramesDataset
+from vidops.training.results import (
+    BestEpoch,
+    EpochStats,
+    FitResult,
+    Timed,
+    epoch_seed,
+    report_epoch,
+    score,
+    score_logits,
+)
+from vidops.training.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path | None,
+              progress: bool = False) -> list[dict[str, np.ndarray]]:
+    """Per clip, each stream's rows, from the cache where it has them."""
+    rows: dict[str, list[np.ndarray]] = {}
+    for stream in model.streams:
+        compute = _computer(model, stream)
+        if cache_root is None:
+            rows[stream] = [compute(np.load(c.frames_file)) for c in clips]
+            continue
+        cache = FeatureCache(cache_root, stream, model.extractor(stream))
+        items = tqdm(clips, desc=f"features {stream}", unit="clip", disable=not progress,
+                     leave=False)
+        rows[stream] = [cache.get(c.clip_id, c.frames_file, compute) for c in items]
+        log.info("features %s: %d clips, %d computed, %d reused (%s)", stream, len(clips),
+                 cache.counts.computed, cache.counts.reused, cache.dir)
+    return [{s: rows[s][i] for s in model.streams} for i in range(len(clips))]
+
+
+def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Path | None,
+                  progress: bool = False) -> np.ndarray:
+    """``(N, F)`` pooled features of ``clips``, from the cache where it has them."""
+    return np.stack([model.pooled(r) for r in clip_rows(model, clips, cache_root, progress)])
+
+
+def _computer(model: FeatureStreams, stream: str):
+    def compute(frames: np.ndarray) -> np.ndarray:
+        return model.stream_rows(frames, stream)
+
+    return compute
+
+
+def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
+                     train: list[UsableClip], val: list[UsableClip], classes: list[str],
+                     cache_root: Path | None, progress: bool, tracker: Tracker | None,
+                     refit: bool = False) -> FitResult:
+    start = time.perf_counter()
+    index = {name: i for i, name in enumerate(classes)}
+    x_train = clip_features(model, train, cache_root, progress)
+    x_val = clip_features(model, val, cache_root, progress)
+    y_train = np.array([index[c.label] for c in train])
+    y_val = torch.tensor([index[c.label] for c in val])
+    c = choose_c(x_train, y_train, [c.group for c in train], model_cfg.head_c, cfg.seed,
+                 model.blocks)
+    fit_linear_head(model, x_train, y_train, len(classes), c, cfg.seed, model.blocks)
+    model.eval()
+    with torch.inference_mode():
+        train_logits = model.logits(torch.from_numpy(x_train)).cpu()
+        val_logits = model.logits(torch.from_numpy(x_val)).cpu()
+    train_loss, train_acc, _ = score_logits(train_logits, torch.from_numpy(y_train))
+    val_loss, val_acc, val_f1 = score_logits(val_logits, y_val)
+    if refit:
+        x_all = np.concatenate([x_train, x_val])
+        y_all = np.concatenate([y_train, y_val.numpy()])
+        c = choose_c(x_all, y_all, [c.group for c in train + val], model_cfg.head_c, cfg.seed,
+                     model.blocks)
+        fit_linear_head(model, x_all, y_all, len(classes), c, cfg.seed, model.blocks)
+        log.info("%s: head refitted on train + val (%d clips, C=%g)", model_cfg.arch,
+                 len(x_all), c)
+    seconds = time.perf_counter() - start
+    stats = EpochStats(1, train_loss, train_acc, val_loss, val_acc, val_f1, 0.0, seconds,
+                       len(train) / seconds, 0.0)
+    log.info("%s on %d clips (%d features, C=%g): train acc %.3f, val macro F1 %.3f",
+             model_cfg.arch, len(train), x_train.shape[1], c, train_acc, val_f1)
+    if tracker is not None:
+        report_epoch(tracker, stats)
+        tracker.log_metrics({"head_c": c})
+        tracker.set_tags({"head_fitted_on": "train+val" if refit else "train"})
+    return FitResult(model, [stats], stats)
+
+
+def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[UsableClip],
+                      val: list[UsableClip], classes: list[str], cache_root: Path | None,
+                      progress: bool, tracker: Tracker | None, keep_best: bool) -> FitResult:
+    """Train the temporal head on cached rows; keep the best val epoch (or the last in CV)."""
+    index = {name: i for i, name in enumerate(classes)}
+    x_train = torch.from_numpy(np.stack([model.sequence(r) for r in
+                                         clip_rows(model, train, cache_root, progress)]))
+    x_val = torch.from_numpy(np.stack([model.sequence(r) for r in
+                                       clip_rows(model, val, cache_root, progress)]))
+    y_train = torch.tensor([index[c.label] for c in train])
+    y_val = torch.tensor([index[c.label] for c in val])
+    flat = x_train.reshape(-1, x_train.shape[-1]).double()
+    scale = flat.std(0, unbiased=False).clamp_min(1e-6).numpy() * block_weights(model.blocks)
+    with torch.no_grad():
+        model.mean.copy_(flat.mean(0).float())
+        model.scale.copy_(torch.from_numpy(scale).float())
+    torch.manual_seed(cfg.seed)
+    model.apply(lambda m: m.reset_parameters() if isinstance(m, nn.Linear | nn.Conv1d) else None)
+    optimizer = torch.optim.AdamW([p for n, p in model.named_parameters()
+                                   if not n.startswith("embedder.")],
+                                  lr=cfg.lr, weight_decay=cfg.weight_decay)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    history: list[EpochStats] = []
+    best, best_state = BestEpoch(), None
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(
+            epoch_seed(cfg.seed, epoch)))
+        for batch in order.split(cfg.batch_size):
+            loss = criterion(model.logits(x_train[batch]), y_train[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.inference_mode():
+            train_loss, train_acc, _ = score_logits(model.logits(x_train), y_train)
+            val_loss, val_acc, val_f1 = score_logits(model.logits(x_val), y_val)
+        seconds = time.perf_counter() - start
+        stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, val_f1, cfg.lr,
+                           seconds, len(train) / seconds, 0.0)
+        history.append(stats)
+        report_epoch(tracker, stats)
+        if best.offer(stats):
+            best_state = copy.deepcopy(model.state_dict())
+        if keep_best and best.stale(epoch, cfg.patience):
+            break
+    if keep_best and best.best is not None:
+        model.load_state_dict(best_state)
+    kept = best.best if keep_best and best.best is not None else history[-1]
+    log.info("fusion_temporal on %d clips: epoch %d kept, val macro F1 %.3f", len(train),
+             kept.epoch, kept.val_f1)
+    return FitResult(model.eval(), history, kept)
+
+
+def fit_motion_head(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
+                train: list[UsableClip], val: list[UsableClip], classes: list[str],
+                device: torch.device, tracker: Tracker | None) -> FitResult:
+    start = time.perf_counter()
+    features, targets, waited = _features(model, train, classes, device, cfg.batch_size)
+    fit_linear_head(model, features, targets, len(classes), model_cfg.motion_c, cfg.seed)
+    train_s = time.perf_counter() - start
+    model.eval()
+    criterion = nn.CrossEntropyLoss()
+    train_loss, train_acc, _ = score(model, DataLoader(FramesDataset(train, classes),
+                                                       batch_size=cfg.batch_size),
+                                     device, criterion)
+    val_loss, val_acc, val_f1 = score(model, DataLoader(FramesDataset(val, classes),
+                                                        batch_size=cfg.batch_size),
+                                      device, criterion)
+    stats = EpochStats(1, train_loss, train_acc, val_loss, val_acc, val_f1, 0.0,
+                       time.perf_counter() - start, len(train) / train_s, waited / train_s)
+    log.info("motion_linear on %d clips (%d features): train acc %.3f, val macro F1 %.3f",
+             len(train), features.shape[1], train_acc, val_f1)
+    report_epoch(tracker, stats)
+    return FitResult(model, [stats], stats)
+
+
+def _features(model: MotionLinear, clips: list[UsableClip], classes: list[str],
+              device: torch.device, batch_size: int) -> tuple[np.ndarray, np.ndarray, float]:
+    feats, targets = [], []
+    batches = Timed(DataLoader(FramesDataset(clips, classes), batch_size=batch_size))
+    with torch.inference_mode():
+        for clip_batch, target in batches:
+            feats.append(model.features(clip_batch.to(device)).cpu().numpy())
+            targets.append(target.numpy())
+    return np.concatenate(feats).astype(np.float64), np.concatenate(targets), batches.waited
