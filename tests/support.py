@@ -185,7 +185,7 @@ def extract_or_crash(cfg, path, cid, frames_dir):
     """Like extract's per-clip work, but kills its process on files named crash*: a segfault."""
     import os
 
-    from vidops.stages.extract import _extract_one
+    from vidops.data.extraction import _extract_one
 
     if path.name.startswith("crash"):
         os._exit(139)

@@ -1,8 +1,10 @@
 """`vidops`: one thin command per stage, plus the commands users run by hand.
 
-Commands parse, load their config section, call the stage's ``run_<stage>`` and turn a
-known error into a one-line message and exit code 1. Heavy libraries are imported inside
-the commands, so `vidops ingest` does not pay for torch and MLflow.
+Commands parse, load their config section, call the stage's ``run_<stage>`` and turn an
+error vidops expects (``VidopsError``: bad input, bad params, a refused state) into a
+one-line message and exit code 1; anything else keeps its traceback. Heavy libraries are
+imported inside the commands (start-up time), so `vidops ingest` does not pay for torch
+and MLflow.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Annotated
 import typer
 
 from vidops.config import PathsConfig, load_params
+from vidops.errors import VidopsError
 
 app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
 P = PathsConfig()
@@ -31,16 +34,13 @@ def _path(default: str, help: str):
 
 @contextmanager
 def _known_errors() -> Iterator[None]:
-    """Known failures end with a clear message naming the file, not a traceback."""
-    from vidops.config import ConfigError
-    from vidops.data.labels import LabelError
-    from vidops.video.decode import DecodeError
+    """Expected failures end with a clear message naming the file; bugs keep their traceback.
 
-    known: tuple[type[BaseException], ...] = (ConfigError, LabelError, DecodeError,
-                                              FileNotFoundError, ValueError, RuntimeError)
+    A missing file is expected too (a path on the command line); its message names it.
+    """
     try:
         yield
-    except known as err:
+    except (VidopsError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(1) from None
 
@@ -260,8 +260,9 @@ def register(manifest: Path = _path(P.manifest, "manifest CSV"),
     from vidops.stages.register import run_register
 
     with _known_errors():
-        result = run_register(load_params(params).register, manifest, validation, model, metrics,
-                              promotion, frames, predictions=predictions)
+        cfg = load_params(params)
+        result = run_register(cfg.register, manifest, validation, model, metrics, promotion,
+                              frames, predictions=predictions, serve_cfg=cfg.serve)
     verdict = "PROMOTED to champion" if result.promoted else "not promoted"
     typer.echo(f"{result.model_name} version {result.version}: {verdict}: {result.reason}")
 
@@ -345,8 +346,9 @@ def schedule(cron: str = typer.Option(..., help='cron expression, e.g. "0 3 * * 
 
 @app.command()
 def predict(videos: Annotated[list[Path], typer.Argument(help="video files to classify")],
-            model_uri: str = typer.Option("models:/vidops-classifier@champion",
-                                          help="MLflow model URI")) -> None:
+            model_uri: str = typer.Option("", help="MLflow model URI (default: "
+                                          "models:/<register.model_name>@champion)"),
+            params: ParamsOpt = Path("params.yaml")) -> None:
     """Print the champion's label and class probabilities for each video."""
     import mlflow
 
@@ -354,8 +356,9 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
     from vidops.serving.pyfunc import predict_files
 
     with _known_errors():
+        uri = model_uri or f"models:/{load_params(params).register.model_name}@champion"
         mlflow.set_tracking_uri(tracking_uri(Path(".")))
-        out = predict_files(model_uri, videos)
+        out = predict_files(uri, videos)
     for row in out.itertuples():
         probs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(row.probabilities.items(),
                                                              key=lambda kv: -kv[1]))
@@ -393,11 +396,11 @@ def restore(version: str = typer.Option(..., help="registered model version to g
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: all)"),
           port: int = typer.Option(5001, help="TCP port"),
-          model_name: str = typer.Option("vidops-classifier", help="registered model"),
+          model_name: str = typer.Option("", help="registered model (default: register.model_name)"),
           alias: str = typer.Option("champion", help="registry alias to serve and follow"),
           poll_s: float = typer.Option(10.0, help="seconds between alias look-ups; a promotion "
-                                       "is served within this plus the model's load time")
-          ) -> None:
+                                       "is served within this plus the model's load time"),
+          params: ParamsOpt = Path("params.yaml")) -> None:
     """Serve models:/NAME@ALIAS like `mlflow models serve`, switching when the alias moves."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -405,6 +408,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.
     from vidops.registry.tracking import tracking_uri
     from vidops.serving.server import serve as run_server
 
+    with _known_errors():
+        model_name = model_name or load_params(params).register.model_name
     mlflow.set_tracking_uri(tracking_uri(Path(".")))
     try:
         run_server(model_name, alias, host, port, poll_s)

@@ -44,7 +44,8 @@ class PathsConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    extensions: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # video files
+    extensions: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg",
+                                   ".mpeg")  # video files
     val_fraction: float = 0.2  # target share of every class's clips in val
     test_fraction: float = 0.2  # target share of every class's clips in test
     split_salt: str = "vidops"  # orders new groups for the ledger (recorded groups never move)
@@ -214,7 +215,17 @@ class RegisterConfig:
     min_delta: float = 0.05  # paired: tolerated loss (lower end of the difference > -min_delta);
     # point: the challenger must beat the re-scored champion's macro F1 by this much
     max_class_drop: float = 0.5  # refuse when a class's recall falls this far under the champion's
-    max_video_bytes: int = 100 * 1024 * 1024  # serving refuses larger requests
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What the served model enforces; logged into the pyfunc's model config by register."""
+
+    max_video_bytes: int = 100 * 1024 * 1024  # a request's video larger than this is refused
+
+    def __post_init__(self) -> None:
+        if self.max_video_bytes < 1:
+            raise ConfigError(f"serve.max_video_bytes must be >= 1, got {self.max_video_bytes}")
 
 
 @dataclass(frozen=True)
@@ -227,6 +238,11 @@ class Params:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+
+
+# Keys that moved to another section: an old params.yaml gets told where, not just "unknown".
+MOVED = {("register", "max_video_bytes"): "serve.max_video_bytes"}
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
@@ -240,6 +256,9 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    for (section, key), now in MOVED.items():
+        if key in (raw.get(section) or {}):
+            raise ConfigError(f"{path}: {section}.{key} is now {now}; move it there")
     return build(Params, raw, where=str(path))
 
 

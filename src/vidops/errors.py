@@ -11,3 +11,7 @@ from __future__ import annotations
 
 class VidopsError(Exception):
     """A failure vidops anticipated and can explain in one line."""
+
+
+class DataError(VidopsError, ValueError):
+    """The data cannot make what was asked: fewer than two classes, too few frames, a bad file."""

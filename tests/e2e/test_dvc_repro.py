@@ -46,6 +46,7 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     again = sh("dvc", "repro", cwd=project)
     assert "Running stage" not in again.stdout + again.stderr
     assert "up to date" in sh("dvc", "status", cwd=project).stdout
+    _changed_code_reruns_the_stages_that_run_it(project)
 
     metrics = json.loads(sh("dvc", "metrics", "show", "--json", cwd=project).stdout)
     figures = next(iter(metrics.values()))["data"]["reports/metrics.json"]["data"]
@@ -68,6 +69,22 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     promoted = sh("vidops", "promote", "--version", "1", "--reason", "re-affirm", cwd=project)
     assert "champion is now version 1" in promoted.stdout
     assert "promote" in sh("vidops", "history", cwd=project).stdout
+
+
+def _changed_code_reruns_the_stages_that_run_it(project):
+    """A module evaluate uses (its intervals) changes: `dvc status` names evaluate; the data
+    stages, which do not run it, stay up to date."""
+    module = project / "src" / "vidops" / "evaluation" / "intervals.py"
+    original = module.read_bytes()
+    module.write_bytes(original + b"# changed\n")
+    try:
+        status = json.loads(sh("dvc", "status", "--json", cwd=project).stdout)
+        assert "evaluate" in status
+        assert not {"ingest", "extract", "validate"} & set(status)
+        assert any("evaluation" in str(change) for change in status["evaluate"])
+    finally:
+        module.write_bytes(original)
+    assert "up to date" in sh("dvc", "status", cwd=project).stdout
 
 
 def _post(port: int, video: bytes) -> tuple[int, dict]:

@@ -256,7 +256,7 @@ def test_a_decoder_crash_costs_one_clip_not_the_stage(tmp_path, source):
     from types import SimpleNamespace
 
     from support import extract_or_crash
-    from vidops.stages.extract import _decode_all
+    from vidops.data.extraction import _decode_all
 
     files = sorted(source.glob("*/*.mp4"))[:6]
     crash = tmp_path / "crash.mp4"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidops.data.labels import LabelError, check_label
+from vidops.errors import DataError
 from vidops.fileio import sha256_file
 
 RAW_LABELS = "labels.csv"  # inside data/raw: file,label,group of every imported clip
@@ -161,7 +162,7 @@ def dvc_add_raw(root: Path, raw_dir: Path) -> None:
     root_file = root / "data.dvc"
     done = subprocess.run(["dvc", "add", "--quiet", rel], cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"`dvc add {rel}` failed in {root}: {(done.stderr or done.stdout).strip()}")
+        raise DataError(f"`dvc add {rel}` failed in {root}: {(done.stderr or done.stdout).strip()}")
     if root_file.exists():
         return  # dvc found the output in data.dvc and updated it in place
     written = root / f"{rel}.dvc"

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from vidops.errors import DataError
+
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
 
@@ -71,7 +73,7 @@ def read_records(path: Path, record_type: type) -> list:
         reader = csv.DictReader(handle)
         missing = set(fields) - set(reader.fieldnames or [])
         if missing:
-            raise ValueError(f"{path}: missing columns {sorted(missing)}")
+            raise DataError(f"{path}: missing columns {sorted(missing)}")
         return [
             record_type(**{k: casts.get(str(t), str)(row[k]) for k, t in fields.items()})
             for row in reader

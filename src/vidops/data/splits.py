@@ -54,7 +54,7 @@ class Targets:
 
     def __post_init__(self) -> None:
         if not (self.val >= 0 and self.test >= 0 and self.val + self.test < 1):
-            raise ValueError(f"bad split fractions val={self.val} test={self.test}")
+            raise SplitError(f"bad split fractions val={self.val} test={self.test}")
 
 
 def read_ledger(path: Path) -> dict[str, Split]:

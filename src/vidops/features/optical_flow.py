@@ -27,6 +27,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vidops.errors import DataError
 from vidops.video.transforms import LUMA
 
 FLOW_SIZE = 96  # flow is computed on SIZE x SIZE grey frames: a few ms per pair
@@ -109,7 +110,7 @@ def pair_descriptor(flow: np.ndarray) -> np.ndarray:
 def flow_descriptors(clip: np.ndarray) -> np.ndarray:
     """``(T, H, W, 3)`` uint8 RGB -> ``(T - 1, DIM)`` float32, one row per consecutive pair."""
     if len(clip) < 2:
-        raise ValueError(f"flow descriptors need at least 2 frames per clip, got {len(clip)} "
+        raise DataError(f"flow descriptors need at least 2 frames per clip, got {len(clip)} "
                          "(raise extract.num_frames)")
     grey = grey_frames(clip)
     per_estimator = [np.stack([pair_descriptor(f) for f in dense_flow(grey, name)])

@@ -8,7 +8,7 @@ from torch import nn
 
 from vidops.architectures import ARCHITECTURES
 from vidops.config import ModelConfig
-from vidops.errors import VidopsError
+from vidops.errors import DataError
 from vidops.features.appearance import load_backbone, weights_file
 from vidops.models.appearance_tsn import AppearanceTSN
 from vidops.models.feature_linear import FeatureLinear
@@ -19,19 +19,15 @@ from vidops.models.video3d import Video3D
 from vidops.models.video_nets import CnnLstm, CnnPool
 
 
-class ModelError(VidopsError, ValueError):
-    """The data or config cannot make this model (fewer than two classes, ``auto`` unresolved)."""
-
-
 def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -> nn.Module:
     """The architecture named by ``cfg.arch``: random, or from ``cfg.pretrained_weights``.
 
     ``load_weights=False`` skips the pretrained file (loading a trained model.pt next).
     """
     if num_classes < 2:
-        raise ModelError(f"need at least 2 classes to train a classifier, got {num_classes}")
+        raise DataError(f"need at least 2 classes to train a classifier, got {num_classes}")
     if cfg.arch == "auto":
-        raise ModelError("model.arch auto is resolved by the train stage's model selection; "
+        raise ValueError("model.arch auto is resolved by the train stage's model selection; "
                          "build_model needs a concrete architecture")
     spec = ARCHITECTURES[cfg.arch]  # config refused unknown names
     diff = (cfg.diff_gap, cfg.diff_scale) if cfg.frame_diff else None

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidops.errors import DataError
+
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +42,7 @@ def fit_linear_head(model: nn.Module, features: np.ndarray, targets: np.ndarray,
 
     present = np.unique(targets)
     if len(present) < 2:
-        raise ValueError(f"need clips of at least 2 classes to fit, got {len(present)}")
+        raise DataError(f"need clips of at least 2 classes to fit, got {len(present)}")
     mean, scale = _standardise(features, blocks)
     clf = LogisticRegression(C=c, max_iter=5000, random_state=seed)
     clf.fit((features - mean) / scale, targets)

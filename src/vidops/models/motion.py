@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidops.errors import DataError
 from vidops.video.transforms import LUMA
 
 SIZE = 64  # motion images are computed at SIZE x SIZE whatever the extraction size
@@ -48,7 +49,7 @@ def motion_images(clips: torch.Tensor, threshold: float, segments: int) -> torch
     """``(B, T, H, W, 3)`` uint8 -> ``(B, 2 + segments, SIZE, SIZE)``: MHI, MEI, segment MEIs."""
     b, t = clips.shape[:2]
     if t < 2:
-        raise ValueError(f"motion features need at least 2 frames per clip, got {t} "
+        raise DataError(f"motion features need at least 2 frames per clip, got {t} "
                          "(raise extract.num_frames)")
     grey = (clips.float() / 255.0 * clips.new_tensor(LUMA, dtype=torch.float32)).sum(-1)
     grey = F.interpolate(grey, size=(SIZE, SIZE), mode="area")  # frames as channels

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vidops.evaluation.intervals import PairedDifference
+from vidops.evaluation.intervals import PairedDifference, paired_difference
+from vidops.evaluation.metrics import classification_summary
 
 RULES = ("paired", "paired_better", "point")
 
@@ -75,3 +76,15 @@ def decide(candidate_f1: float, champion_f1: float | None, min_f1: float, min_de
         f"{verdict} champion: macro F1 difference {paired.difference:+.4f}, 95% interval "
         f"[{low:+.4f}, {high:+.4f}] ({paired.units} {paired.unit}s resampled); lower end "
         f"{'>' if passed else '<='} {bar:+.4f} ({rule} rule)"))
+
+
+def compare(truth: list[str], candidate: list[str], champion: list[str], groups: list[str]
+            ) -> tuple[float, PairedDifference, dict[str, tuple[float, float]]]:
+    """Champion macro F1, the paired difference and per-class (challenger, champion) recalls."""
+    classes = sorted(set(truth) | set(candidate) | set(champion))
+    champ = classification_summary(truth, champion, classes)
+    cand = classification_summary(truth, candidate, classes)
+    recalls = {c: (cand["per_class"][c]["recall"], champ["per_class"][c]["recall"])
+               for c in sorted(set(truth))}
+    return (float(champ["macro_f1"]), paired_difference(truth, candidate, champion, classes, groups),
+            recalls)

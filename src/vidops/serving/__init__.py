@@ -8,6 +8,11 @@ registry alias. Never imports training or registry code.
 execute ``from vidops.serving import VideoClassifier`` when they load.
 """
 
+from pathlib import Path
+
 from vidops.serving.pyfunc import VIDEO_COLUMN, VideoClassifier
 
-__all__ = ["VIDEO_COLUMN", "VideoClassifier"]
+# The models-from-code file register logs; MLflow executes it on load (never import it).
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+
+__all__ = ["MODEL_CODE", "VIDEO_COLUMN", "VideoClassifier"]

@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from vidops.models.artifact import load_model_dir
 from vidops.video.decode import DecodeError, sample_bytes
 
 VIDEO_COLUMN = "video"
@@ -32,8 +33,6 @@ class VideoClassifier(mlflow.pyfunc.PythonModel):
     max_video_bytes = DEFAULT_MAX_VIDEO_BYTES
 
     def load_context(self, context) -> None:
-        from vidops.models.artifact import load_model_dir
-
         config = getattr(context, "model_config", None) or {}
         self.max_video_bytes = int(config.get("max_video_bytes", DEFAULT_MAX_VIDEO_BYTES))
         self.loaded = load_model_dir(Path(context.artifacts["model_dir"]), "cpu")

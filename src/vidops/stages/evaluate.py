@@ -7,16 +7,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from vidops.config import EvaluateConfig
-from vidops.data.clips import UsableClip, load_frames, usable_clips
+from vidops.data.clips import load_frames, usable_clips
 from vidops.errors import VidopsError
 from vidops.evaluation.intervals import intervals
-from vidops.evaluation.metrics import classification_summary, plot_confusion
-from vidops.models.artifact import LoadedModel, load_model_dir, read_run_id
+from vidops.evaluation.metrics import classification_summary
+from vidops.evaluation.plots import plot_confusion
+from vidops.evaluation.video_level import video_level_probs
+from vidops.models.artifact import load_model_dir, read_run_id
 from vidops.registry.tracking import tracking_uri
-from vidops.video.decode import sample_views
 
 
 class EvaluateError(VidopsError, RuntimeError):
@@ -83,21 +82,6 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
         for path in (metrics_path, confusion_path, predictions_path):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
     return EvaluateResult(metrics, run_id)
-
-
-def video_level_probs(loaded: LoadedModel, clips: list[UsableClip], views: int,
-                      batch_size: int) -> np.ndarray:
-    """Each video scored as the mean of ``views`` temporally shifted clips, ``(N, classes)``.
-
-    As the standard video benchmarks do: the views cover different frames of the same
-    segments, so one unlucky sample does not decide the video's label.
-    """
-    offsets = [(k + 0.5) / views for k in range(views)]
-    out = []
-    for clip in clips:
-        stack = np.stack([view.frames for view in sample_views(clip.path, loaded.frames, offsets)])
-        out.append(loaded.predict_proba(stack, batch_size).mean(axis=0))
-    return np.stack(out)
 
 
 def _write_predictions(path: Path, clips, truth, predicted, probs, classes) -> None:

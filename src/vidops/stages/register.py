@@ -5,22 +5,23 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from vidops.config import RegisterConfig
+from vidops.config import RegisterConfig, ServeConfig
 from vidops.data.clips import usable_clips
-from vidops.evaluation.intervals import PairedDifference, paired_difference
-from vidops.evaluation.metrics import classification_summary
+from vidops.errors import VidopsError
 from vidops.models.artifact import read_run_id
 from vidops.registry.champion import CHALLENGER, current_champion, move_champion
-from vidops.registry.gate import decide
+from vidops.registry.gate import compare, decide
 from vidops.registry.lock import registry_lock
 from vidops.registry.provenance import provenance_tags
+from vidops.registry.publish import publish_model
 from vidops.registry.tracking import tracking_uri
+from vidops.serving import MODEL_CODE, VIDEO_COLUMN
+from vidops.serving.pyfunc import predict_files
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 PIP_REQUIREMENTS = ["mlflow>=3.17,<4", "torch>=2.14,<2.15", "torchvision>=0.29,<0.30",
                     "opencv-python-headless>=4.10", "av>=14",
                     "numpy", "pandas", "pyyaml"]
+
+
+class RegisterError(VidopsError, ValueError):
+    """The candidate cannot be compared: no test clips, or evaluate's predictions are stale."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,8 @@ class RegisterResult:
 
 def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path,
                  model_dir: Path, metrics_path: Path, promotion_path: Path,
-                 frames_dir: Path, root: Path = Path("."), predictions: Path | None = None
-                 ) -> RegisterResult:
+                 frames_dir: Path, root: Path = Path("."), predictions: Path | None = None,
+                 serve_cfg: ServeConfig | None = None) -> RegisterResult:
     """Register the model; move `champion` when the gate (gate.py) passes.
 
     ``predictions``: evaluate's per-clip CSV, needed by the paired rules (the challenger's
@@ -65,14 +70,16 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
-    version = _log_and_register(cfg, model_dir, run_id, example=Path(test[0].path) if test else None)
+    limits = {"max_video_bytes": (serve_cfg or ServeConfig()).max_video_bytes}
+    version = publish_model(model_dir, run_id, cfg.model_name, str(MODEL_CODE), VIDEO_COLUMN,
+                            PIP_REQUIREMENTS, limits, example=Path(test[0].path) if test else None)
     with registry_lock(uri, cfg.model_name):
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
         champion = current_champion(client, cfg.model_name)
         champion_f1, paired, recalls = None, None, None
         if champion:
             if predictions is None:
-                raise ValueError("register needs the challenger's predictions CSV to compare it "
+                raise RegisterError("register needs the challenger's predictions CSV to compare it "
                                  "with the champion clip by clip")
             truth = [c.label for c in test]
             champion_f1, paired, recalls = compare(
@@ -99,43 +106,11 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     return result
 
 
-def _log_and_register(cfg: RegisterConfig, model_dir: Path, run_id: str,
-                      example: Path | None) -> str:
-    import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, DataType, Schema
-
-    import vidops
-    from vidops.serving.pyfunc import VIDEO_COLUMN
-
-    package = Path(vidops.__file__).parent
-    signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, VIDEO_COLUMN)]))
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-        # A dataset with no test clip has no example to give; the signature still holds.
-        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            # Models from code: the registry stores this file, not a pickled object.
-            python_model=str(package / "serving_model.py"),
-            model_config={"max_video_bytes": cfg.max_video_bytes},
-            artifacts={"model_dir": str(model_dir)},
-            # The package travels with the model, so a serving box needs no vidops install.
-            code_paths=[str(package)],
-            pip_requirements=PIP_REQUIREMENTS,
-            signature=signature,
-            # A real test clip: MLflow checks that the model serves it before registering.
-            input_example=pd.DataFrame({VIDEO_COLUMN: [example.read_bytes()]}) if example else None,
-            registered_model_name=cfg.model_name,
-        )
-    return str(info.registered_model_version)
-
-
 def rescore(model_uri: str, clips: list) -> list[str]:
     """``model_uri``'s label for each of ``clips``' raw files, through its own pyfunc sampler."""
-    from vidops.serving.pyfunc import predict_files
 
     if not clips:
-        raise ValueError("no test clips to re-score the champion on")
+        raise RegisterError("no test clips to re-score the champion on")
     out: pd.DataFrame = predict_files(model_uri, [Path(c.path) for c in clips])
     return [str(label) for label in out["label"]]
 
@@ -146,17 +121,5 @@ def read_predictions(path: Path, clips: list) -> list[str]:
         by_id = {row["clip_id"]: row["predicted"] for row in csv.DictReader(handle)}
     missing = [c.clip_id for c in clips if c.clip_id not in by_id]
     if missing:
-        raise ValueError(f"{path}: no prediction for test clip(s) {missing[:3]}: re-run evaluate")
+        raise RegisterError(f"{path}: no prediction for test clip(s) {missing[:3]}: re-run evaluate")
     return [by_id[c.clip_id] for c in clips]
-
-
-def compare(truth: list[str], candidate: list[str], champion: list[str], groups: list[str]
-            ) -> tuple[float, PairedDifference, dict[str, tuple[float, float]]]:
-    """Champion macro F1, the paired difference and per-class (challenger, champion) recalls."""
-    classes = sorted(set(truth) | set(candidate) | set(champion))
-    champ = classification_summary(truth, champion, classes)
-    cand = classification_summary(truth, candidate, classes)
-    recalls = {c: (cand["per_class"][c]["recall"], champ["per_class"][c]["recall"])
-               for c in sorted(set(truth))}
-    return (float(champ["macro_f1"]), paired_difference(truth, candidate, champion, classes, groups),
-            recalls)

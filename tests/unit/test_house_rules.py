@@ -1,0 +1,113 @@
+"""The house rules of src/vidops, checked on the real import graph (grimp, as import-linter).
+
+- every stage's ``deps`` in dvc.yaml cover every module the stage imports, so a change to
+  code a stage runs makes ``dvc repro`` run it again;
+- no import cycle between modules, function-level imports included (they still run);
+- the import-linter contracts of pyproject.toml hold.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+STAGES = ("ingest", "extract", "validate", "train", "evaluate", "register")
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph("vidops")
+
+
+def module_file(module: str) -> Path:
+    path = SRC / Path(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def closure(graph: grimp.ImportGraph, module: str) -> set[str]:
+    """``module``, what it imports transitively, and every package those live in (Python
+    runs a package's ``__init__`` before any module of it)."""
+    found = graph.find_upstream_modules(module) | {module}
+    packages = {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 1)}
+    return found | packages
+
+
+def code_deps(stage: str) -> list[Path]:
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    return [ROOT / d for d in spec["deps"] if isinstance(d, str) and d.startswith("src/")]
+
+
+def uncovered(modules: set[str], deps: list[Path]) -> list[str]:
+    return sorted(m for m in modules
+                  if not any(module_file(m) == d or d in module_file(m).parents for d in deps))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_deps_cover_every_module_the_stage_imports(graph, stage):
+    # The stage runs as `vidops <stage>`: its module, plus the CLI module that calls it.
+    modules = closure(graph, f"vidops.stages.{stage}") | closure(graph, "vidops.cli").intersection(
+        {"vidops", "vidops.cli", "vidops.config", "vidops.errors", "vidops.architectures"})
+    missing = uncovered(modules, code_deps(stage))
+    assert not missing, f"dvc.yaml stage {stage} runs modules its deps miss: {missing}"
+
+
+def test_the_check_fails_on_a_missing_dep(graph):
+    """The closure check can fail: evaluate without its evaluation package is caught."""
+    deps = [d for d in code_deps("evaluate") if d.name != "evaluation"]
+    assert "vidops.evaluation.intervals" in uncovered(closure(graph, "vidops.stages.evaluate"), deps)
+
+
+def find_cycle(graph: grimp.ImportGraph) -> list[str] | None:
+    """A cycle of direct imports between modules (not counting a package's own __init__
+    importing what it exports), or None."""
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules:
+        targets = graph.find_modules_directly_imported_by(module)
+        edges[module] = {t for t in targets if not module.startswith(t + ".")
+                         and not t.startswith(module + ".")}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_no_import_cycle(graph):
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    cyclic = grimp.ImportGraph()
+    for name in ("pkg", "pkg.a", "pkg.b"):
+        cyclic.add_module(name)
+    cyclic.add_import(importer="pkg.a", imported="pkg.b")
+    cyclic.add_import(importer="pkg.b", imported="pkg.a")
+    assert find_cycle(cyclic) in (["pkg.a", "pkg.b", "pkg.a"], ["pkg.b", "pkg.a", "pkg.b"])
+
+
+def test_import_linter_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
