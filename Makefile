@@ -33,6 +33,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check src tests flows benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf artifacts reports mlruns demo_data data dvc.lock data.dvc .vidops.lock

@@ -221,3 +221,39 @@ def test_auto_trains_the_winner_and_reports_every_candidate(prepared, tmp_path, 
         f"tags.mlflow.parentRunId = '{trained.run_id}'")
     assert sorted(r.data.params["arch"] for r in runs) == ["cnn_lstm", "motion_linear"]
     assert all(len(MlflowClient().get_metric_history(r.info.run_id, "fold_f1")) == 2 for r in runs)
+
+
+def test_a_champion_of_the_release_before_the_split_loads_serves_and_is_rescored(
+        prepared, tmp_path, monkeypatch):
+    """Users' champions were registered by the flat-module release: they must keep working."""
+    import tarfile
+
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from vidops.data.records import read_manifest
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with tarfile.open(Path(__file__).parents[1] / "fixtures" / "champion-0.1.0.tar.gz") as tar:
+        tar.extractall(tmp_path / "old", filter="data")
+    old = tmp_path / "old" / "champion-0.1.0"
+    assert (old / "code" / "vidops" / "serving.py").is_file()  # the flat layout it was made with
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(old), "model")
+    version = str(mlflow.register_model(f"runs:/{run.info.run_id}/model", "vidops-classifier").version)
+    MlflowClient().set_registered_model_alias("vidops-classifier", "champion", version)
+
+    served = mlflow.pyfunc.load_model("models:/vidops-classifier@champion")
+    test_clips = [r for r in read_manifest(prepared / "manifest.csv") if r.split == "test"]
+    answer = served.predict(pd.DataFrame({"video": [Path(r.path).read_bytes() for r in test_clips]}))
+    assert len(answer) == len(test_clips)
+    assert set(answer["label"]) <= {"pulse", "slide", "spin", "still"}
+
+    out = tmp_path / "new"
+    _train(prepared, out, model=ModelConfig(arch="motion_linear"))
+    _evaluate(prepared, out)
+    result = _register(prepared, out, min_f1=0.0)
+    assert result.champion_version == version and result.champion_f1 is not None
+    assert result.version != version

@@ -187,3 +187,20 @@ def test_two_process_ddp_with_gloo(project, tmp_path):
     assert len(runs) == 1, "only rank 0 may log to MLflow"
     assert runs[0].data.tags["processes"] == "2" and runs[0].data.params["train.processes"] == "2"
     assert section_dict(train)["augment.crop_scale"] == 1.0  # nested params are flattened
+
+
+def test_settings_a_feature_family_ignores_are_said_not_dropped(project, tmp_path, monkeypatch,
+                                                                 caplog):
+    """flow_linear fits a head on the deterministic view: stored views and augmentation are
+    named at run time and tagged on the run, not silently ignored."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    train = TrainConfig(augment=VIEWS, checkpoint_dir=str(tmp_path / "ckpt"),
+                        feature_cache=str(tmp_path / "features"))
+    with caplog.at_level("WARNING", logger="vidops"):
+        result = _stage(project, tmp_path, ModelConfig(arch="flow_linear"), train)
+    said = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+    assert len(said) == 1 and "extract.train_views=2" in said[0] and "train.augment" in said[0]
+    tags = mlflow.get_run(result.run_id).data.tags
+    assert tags["unused_settings"] == "extract.train_views=2,train.augment"
