@@ -234,6 +234,7 @@ def test_a_champion_of_the_release_before_the_split_loads_serves_and_is_rescored
 
     from vidops.data.records import read_manifest
 
+    monkeypatch.chdir(tmp_path)  # MLflow's Default experiment keeps artifacts under ./mlruns
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with tarfile.open(Path(__file__).parents[1] / "fixtures" / "champion-0.1.0.tar.gz") as tar:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vidops.data.labels import LabelError, check_label
 from vidops.errors import DataError
-from vidops.fileio import sha256_file
+from vidops.fileio import atomic_write, sha256_file
 
 RAW_LABELS = "labels.csv"  # inside data/raw: file,label,group of every imported clip
 
@@ -88,7 +88,7 @@ def import_clips(source: Path, raw_dir: Path, extensions: tuple[str, ...],
     candidates, ignored = find_candidates(source, extensions, group_column)
     result = ImportResult(ignored=ignored)
     existing = _existing_hashes(raw_dir)
-    groups = _read_groups(raw_dir)
+    groups = read_raw_labels(raw_dir)
     for cand in candidates:
         digest = sha256_file(cand.source)
         if digest in existing:
@@ -103,9 +103,9 @@ def import_clips(source: Path, raw_dir: Path, extensions: tuple[str, ...],
             continue
         target = _free_name(raw_dir / cand.label / cand.source.name, digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(cand.source, tmp)
-        tmp.replace(target)  # atomic: a killed import leaves no half clip under its real name
+        # atomic: a killed import leaves no half clip under its real name
+        with cand.source.open("rb") as source:
+            atomic_write(target, lambda handle, source=source: shutil.copyfileobj(source, handle))
         existing[digest] = target
         result.copied.append(target)
         if cand.group:
@@ -132,23 +132,28 @@ def _free_name(target: Path, digest: str) -> Path:
     return target.with_name(f"{target.stem}-{digest[:16]}{target.suffix}")
 
 
-def _read_groups(raw_dir: Path) -> dict[str, tuple[str, str]]:
+def read_raw_labels(raw_dir: Path) -> dict[str, tuple[str, str]]:
+    """``data/raw/labels.csv`` as written by `vidops import`: file (relative to data/raw) ->
+    (label, group). The one reader of that file (ingest takes the groups from it)."""
     path = raw_dir / RAW_LABELS
     if not path.is_file():
         return {}
     with path.open(newline="", encoding="utf-8") as handle:
-        return {row["file"]: (row["label"], row["group"]) for row in csv.DictReader(handle)}
+        reader = csv.DictReader(handle)
+        if not {"file", "group"} <= set(reader.fieldnames or []):
+            raise DataError(f"{path}: needs columns 'file' and 'group', has {reader.fieldnames}")
+        return {row["file"]: ((row.get("label") or "").strip(), (row["group"] or "").strip())
+                for row in reader}
 
 
 def _write_groups(raw_dir: Path, groups: dict[str, tuple[str, str]]) -> None:
-    path = raw_dir / RAW_LABELS
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    def write(handle) -> None:
         writer = csv.writer(handle)
         writer.writerow(["file", "label", "group"])
         for file, (label, group) in sorted(groups.items()):
             writer.writerow([file, label, group])
-    tmp.replace(path)
+
+    atomic_write(raw_dir / RAW_LABELS, write, text=True)
 
 
 def dvc_add_raw(root: Path, raw_dir: Path) -> None:

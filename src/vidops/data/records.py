@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from vidops.errors import DataError
+from vidops.fileio import atomic_write
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
@@ -56,13 +57,14 @@ def write_records(path: Path, records: list, record_type: type) -> None:
     """Write dataclass records as CSV with a header; atomically, via a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     names = [f.name for f in dataclasses.fields(record_type)]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+
+    def write(handle) -> None:
         writer = csv.DictWriter(handle, fieldnames=names)
         writer.writeheader()
         for record in records:
             writer.writerow(dataclasses.asdict(record))
-    tmp.replace(path)
+
+    atomic_write(path, write, text=True)
 
 
 def read_records(path: Path, record_type: type) -> list:

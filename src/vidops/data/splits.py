@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from vidops.data.records import SPLITS, Split
 from vidops.errors import VidopsError
+from vidops.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,14 @@ def read_ledger(path: Path) -> dict[str, Split]:
 
 def write_ledger(path: Path, ledger: Mapping[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+
+    def write(handle) -> None:
         writer = csv.writer(handle)
         writer.writerow(["group", "split"])
         for group, split in sorted(ledger.items()):
             writer.writerow([group, split])
-    os.replace(tmp, path)
+
+    atomic_write(path, write, text=True)
 
 
 def _order(group: str, salt: str) -> bytes:

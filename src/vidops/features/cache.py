@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from vidops.fileio import atomic_write
 
 
 def fingerprint(payload: dict) -> str:
@@ -63,12 +64,5 @@ class FeatureCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         about = self.dir / "extractor.json"
         if not about.is_file():  # says what the folder's fingerprint stands for
-            _atomic(about, lambda f: f.write(json.dumps(self.extractor, indent=2).encode()))
-        _atomic(path, lambda f: np.save(f, features))
-
-
-def _atomic(path: Path, write: Callable) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        write(handle)
-    os.replace(tmp, path)
+            atomic_write(about, lambda f: f.write(json.dumps(self.extractor, indent=2).encode()))
+        atomic_write(path, lambda f: np.save(f, features))

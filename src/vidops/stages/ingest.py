@@ -6,7 +6,6 @@ groups are assigned to balance every class's shares, and the ledger is written b
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from vidops.config import IngestConfig
 from vidops.data.labels import check_label, clip_id
-from vidops.data.raw_store import RAW_LABELS
+from vidops.data.raw_store import RAW_LABELS, read_raw_labels
 from vidops.data.records import SPLITS, ClipRecord, read_manifest, write_records
 from vidops.data.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
 from vidops.errors import VidopsError
@@ -46,7 +45,7 @@ def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path,
     """
     if not raw_dir.is_dir():
         raise IngestError(f"{raw_dir}: no such folder (import clips first: vidops import SOURCE)")
-    groups = _read_groups(raw_dir)
+    groups = {f: g for f, (_, g) in read_raw_labels(raw_dir).items() if g}
     rows, skipped = [], []
     for path in sorted(raw_dir.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
@@ -106,13 +105,3 @@ def _not_a_clip(rel: Path, path: Path, cfg: IngestConfig) -> str:
     return ""
 
 
-def _read_groups(raw_dir: Path) -> dict[str, str]:
-    """Groups recorded by `vidops import` in data/raw/labels.csv (file relative to data/raw)."""
-    path = raw_dir / RAW_LABELS
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not {"file", "group"} <= set(reader.fieldnames or []):
-            raise IngestError(f"{path}: needs columns 'file' and 'group'")
-        return {row["file"]: row["group"].strip() for row in reader if row["group"].strip()}

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import torch
 
 from vidops.config import ExtractConfig, ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
-from vidops.fileio import sha256_file
+from vidops.fileio import atomic_write, atomic_write_json, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +62,7 @@ class Checkpoints:
 
     def save(self, state: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.last.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.last)
+        atomic_write(self.last, lambda handle: torch.save(state, handle))
 
     def read_json(self, name: str) -> Any | None:
         path = self.dir / name
@@ -73,9 +70,7 @@ class Checkpoints:
 
     def write_json(self, name: str, value: Any) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / f"{name}.tmp"
-        tmp.write_text(json.dumps(value, indent=2))
-        os.replace(tmp, self.dir / name)
+        atomic_write_json(self.dir / name, value)
 
     def clear(self) -> None:
         """After a finished training: the model folder now holds the result."""
