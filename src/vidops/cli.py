@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from vidops.config import PathsConfig, load_params
+from vidops.config import Params, PathsConfig, load_params
 from vidops.errors import VidopsError
 
 app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
@@ -344,6 +344,12 @@ def schedule(cron: str = typer.Option(..., help='cron expression, e.g. "0 3 * * 
     serve_scheduled(cron, name, source=str(source) if source else None)
 
 
+def _model_name(params: Path) -> str:
+    """register.model_name of the project, or its default where there is no project (a
+    serving box that only has the tracking server)."""
+    return (load_params(params) if params.is_file() else Params()).register.model_name
+
+
 @app.command()
 def predict(videos: Annotated[list[Path], typer.Argument(help="video files to classify")],
             model_uri: str = typer.Option("", help="MLflow model URI (default: "
@@ -356,7 +362,7 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
     from vidops.serving.pyfunc import predict_files
 
     with _known_errors():
-        uri = model_uri or f"models:/{load_params(params).register.model_name}@champion"
+        uri = model_uri or f"models:/{_model_name(params)}@champion"
         mlflow.set_tracking_uri(tracking_uri(Path(".")))
         out = predict_files(uri, videos)
     for row in out.itertuples():
@@ -409,7 +415,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.
     from vidops.serving.server import serve as run_server
 
     with _known_errors():
-        model_name = model_name or load_params(params).register.model_name
+        model_name = model_name or _model_name(params)
     mlflow.set_tracking_uri(tracking_uri(Path(".")))
     try:
         run_server(model_name, alias, host, port, poll_s)

@@ -42,3 +42,37 @@ def test_a_moved_key_says_where_it_went(runner, tmp_path):
     params.write_text("register:\n  max_video_bytes: 1000\n")
     result = runner.invoke(cli.app, ["ingest", "--params", str(params)])
     assert result.exit_code == 1 and "serve.max_video_bytes" in result.output
+
+
+def test_predict_and_serve_read_the_model_name_from_params(runner, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from vidops.serving import pyfunc, server
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (tmp_path / "params.yaml").write_text("register:\n  model_name: line-camera\n")
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    asked: list = []
+
+    def fake_predict(uri, paths):
+        asked.append(uri)
+        return pd.DataFrame({"file": [str(p) for p in paths], "label": ["ok"], "score": [1.0],
+                             "probabilities": [{"ok": 1.0}]})
+
+    monkeypatch.setattr(pyfunc, "predict_files", fake_predict)
+    monkeypatch.setattr(server, "serve", lambda name, *args: asked.append(name))
+    assert runner.invoke(cli.app, ["predict", "a.mp4"]).exit_code == 0
+    assert runner.invoke(cli.app, ["serve"]).exit_code == 0
+    assert asked == ["models:/line-camera@champion", "line-camera"]
+
+
+def test_serve_outside_a_project_serves_the_default_model_name(runner, tmp_path, monkeypatch):
+    """A serving box has the tracking server, not the project's params.yaml."""
+    from vidops.serving import server
+
+    monkeypatch.chdir(tmp_path)
+    asked: list = []
+    monkeypatch.setattr(server, "serve", lambda name, *args: asked.append(name))
+    assert runner.invoke(cli.app, ["serve"]).exit_code == 0
+    assert asked == ["vidops-classifier"]

@@ -1,6 +1,8 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
 from vidops.config import ConfigError, ExtractConfig, ModelConfig, Params, build, load_params
 
@@ -88,3 +90,25 @@ def test_auto_adds_the_gpu_candidates_only_on_cuda():
     assert listed.auto_candidates(cuda=True) == ("appearance_tsn", "flow_linear")
     with pytest.raises(ConfigError, match="backbone_lr_scale"):
         ModelConfig(backbone_lr_scale=0.0)
+
+
+def _fields(shipped, defaults, raw: dict, where: str):
+    for f in dataclasses.fields(shipped):
+        value, default = getattr(shipped, f.name), getattr(defaults, f.name)
+        yield f"{where}{f.name}", f.name in (raw or {}), value, default
+        if dataclasses.is_dataclass(value):
+            yield from _fields(value, default, (raw or {}).get(f.name), f"{where}{f.name}.")
+
+
+def test_params_yaml_lists_every_setting_at_its_code_default():
+    """The shipped params.yaml is the full reference: every key present, each value the
+    code's default (an `ingest.extensions` default that differed, or `train.refit_on_val`
+    missing from the file, went unnoticed before)."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    shipped, defaults = load_params(REPO / "params.yaml"), Params()
+    rows = [row for s in dataclasses.fields(Params)
+            for row in _fields(getattr(shipped, s.name), getattr(defaults, s.name),
+                               raw.get(s.name), f"{s.name}.")]
+    assert [name for name, present, _, _ in rows if not present] == []
+    assert [(name, value, default) for name, _, value, default in rows
+            if value != default and not dataclasses.is_dataclass(value)] == []
