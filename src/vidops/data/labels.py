@@ -1,4 +1,4 @@
-"""Label names and hashes: the identities everything else is keyed on."""
+"""Label names and clip ids: the identities everything else is keyed on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Classification figures with scikit-learn, and the confusion-matrix picture."""
+"""Classification figures with scikit-learn: accuracy, precision, recall, F1, confusions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact frame sampling with PyAV (FFmpeg's libraries, no subprocess).
+"""PyAV backend: exact frame sampling with FFmpeg's libraries, no subprocess.
 
 Two paths, both exact (tests pin them on clips that carry their frame number in pixels):
 
