@@ -138,6 +138,9 @@ def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifes
     typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
                f"{len(result.failed)} failed, {result.removed} stale files removed "
                f"({result.workers} worker{'s' if result.workers != 1 else ''})")
+    if result.rejected:
+        typer.secho(f"  {result.rejected} stored frame files failed their check (see the warnings) "
+                    "and were decoded again", err=True, fg="yellow")
     if result.short:
         typer.echo(f"  {result.short} clips shorter than the sampler needs: "
                    f"extract.short_clip {cfg.short_clip}")

@@ -25,6 +25,20 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def digest_bytes(data: bytes) -> str:
+    """The content digest vidops records for what it reuses (frames, features): BLAKE2b-128."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def digest_file(path: Path, chunk: int = 1 << 20) -> str:
+    """``digest_bytes`` of a file's content, read in chunks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def temp_name(path: Path) -> Path:
     """The temporary sibling ``atomic_write`` uses for ``path`` in this process."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")

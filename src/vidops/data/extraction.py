@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from vidops.config import ExtractConfig
 from vidops.data.records import FrameRecord, read_frame_index, read_manifest, views_file, write_records
-from vidops.fileio import atomic_write, atomic_write_json
+from vidops.fileio import atomic_write, atomic_write_json, digest_bytes, digest_file
 from vidops.video.decode import DecodeError, content_stats, sample_views
 from vidops.video.sampling import frames_needed, jitter_offsets
 
@@ -48,6 +49,7 @@ class ExtractResult:
     removed: int  # frame files of clips no longer in the manifest
     workers: int = 1  # processes that decoded
     short: int = 0  # clips with fewer frames than the sampler needs (extract.short_clip applied)
+    rejected: int = 0  # clips whose stored frames failed their check and were decoded again
 
 
 def fingerprint(cfg: ExtractConfig) -> str:
@@ -61,7 +63,7 @@ def extract_frames(cfg: ExtractConfig, manifest_path: Path, frames_dir: Path,
                    progress: bool = True) -> ExtractResult:
     clips = {r.clip_id: r for r in read_manifest(manifest_path)}  # identical bytes: decode once
     frames_dir.mkdir(parents=True, exist_ok=True)
-    previous = _reusable_rows(cfg, frames_dir)
+    previous, rejected = _reusable_rows(cfg, frames_dir)
     rows: dict[str, FrameRecord] = {}
     todo = []
     for clip in clips.values():
@@ -92,7 +94,7 @@ def extract_frames(cfg: ExtractConfig, manifest_path: Path, frames_dir: Path,
     if short:
         log.info("%d clips have fewer than %d frames: extract.short_clip %s", short, needed,
                  cfg.short_clip)
-    return ExtractResult(len(clips), decoded, reused, failed, removed, workers, short)
+    return ExtractResult(len(clips), decoded, reused, failed, removed, workers, short, rejected)
 
 
 def worker_count(cfg: ExtractConfig) -> int:
@@ -168,31 +170,88 @@ def _extract_one(cfg: ExtractConfig, path: Path, cid: str, frames_dir: Path) -> 
     except DecodeError as err:
         return _failed_row(cid, path, err.reason)
     name = f"{cid}.npy"
-    if jittered:
-        _save_atomic(frames_dir / views_file(name), np.stack([v.frames for v in jittered]))
-    _save_atomic(frames_dir / name, clip.frames)
+    views = (_save_atomic(frames_dir / views_file(name), np.stack([v.frames for v in jittered]))
+             if jittered else "")
+    frames = _save_atomic(frames_dir / name, clip.frames)
     p = clip.probe
     intensity, motion = content_stats(clip.frames)
     return FrameRecord(cid, path.as_posix(), name, p.decoded_frames, p.header_frames,
                        round(p.fps, 4), p.width, p.height, round(p.duration_s, 4), p.codec,
-                       round(intensity, 5), round(motion, 5), "")
+                       round(intensity, 5), round(motion, 5), "", frames, views)
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
+def _save_atomic(path: Path, array: np.ndarray) -> str:
+    """Write ``array`` as .npy; returns the digest of the bytes written."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    data = buffer.getvalue()
     # A kill between write and rename leaves only a .tmp file, never a half-written .npy.
-    atomic_write(path, lambda handle: np.save(handle, array))
+    atomic_write(path, lambda handle: handle.write(data))
+    return digest_bytes(data)
 
 
-def _reusable_rows(cfg: ExtractConfig, frames_dir: Path) -> dict[str, FrameRecord]:
+def _reusable_rows(cfg: ExtractConfig, frames_dir: Path) -> tuple[dict[str, FrameRecord], int]:
+    """Index rows whose frame files are what the row says; and how many were not."""
     stamp, index = frames_dir / FINGERPRINT, frames_dir / INDEX
     if not (stamp.is_file() and index.is_file()):
-        return {}
+        return {}, 0
     if json.loads(stamp.read_text()).get("fingerprint") != fingerprint(cfg):
         log.info("frame parameters changed: re-extracting every clip")
-        return {}
-    return {r.clip_id: r for r in read_frame_index(index)
-            if r.frames_file and (frames_dir / r.frames_file).is_file()
-            and (not cfg.train_views or (frames_dir / views_file(r.frames_file)).is_file())}
+        # Forget the old parameters before any frame file is rewritten: a kill during the
+        # re-extraction must not leave old and new frames under a fingerprint that vouches
+        # for them all.
+        stamp.unlink()
+        return {}, 0
+    rows, rejected = {}, 0
+    for row in read_frame_index(index):
+        if not row.frames_file:
+            continue  # failed last time: tried again
+        problem = reuse_problem(cfg, frames_dir, row)
+        if problem:
+            log.warning("%s: %s; decoding %s again", frames_dir / row.frames_file, problem, row.path)
+            rejected += 1
+            continue
+        rows[row.clip_id] = row
+    return rows, rejected
+
+
+def reuse_problem(cfg: ExtractConfig, frames_dir: Path, row: FrameRecord) -> str:
+    """Why the frame files of ``row`` cannot be reused, or "" when they are what it says."""
+    expected = (cfg.num_frames, cfg.size, cfg.size, 3)
+    files = [(row.frames_file, row.frames_digest, expected)]
+    if cfg.train_views:
+        files.append((views_file(row.frames_file), row.views_digest, (cfg.train_views, *expected)))
+    for name, digest, shape in files:
+        path = frames_dir / name
+        if not path.is_file():
+            return "missing"
+        problem = _npy_problem(path, shape)
+        if problem:
+            return problem
+        if not digest:
+            return "no content digest recorded (written by an older release)"
+        if digest_file(path) != digest:
+            return "content differs from the digest recorded when it was written"
+    return ""
+
+
+def _npy_problem(path: Path, shape: tuple[int, ...]) -> str:
+    """Header and size of a .npy file against the shape it must hold (uint8)."""
+    try:
+        with path.open("rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            header = read(handle)
+            offset = handle.tell()
+    except (ValueError, OSError, EOFError) as err:
+        return f"not a readable .npy file ({err})"
+    found, _, dtype = header
+    if tuple(found) != shape or dtype != np.uint8:
+        return f"holds {dtype} {tuple(found)}, the frame parameters need uint8 {shape}"
+    if path.stat().st_size != offset + int(np.prod(shape)):
+        return f"truncated or padded: {path.stat().st_size} bytes, expected {offset + int(np.prod(shape))}"
+    return ""
 
 
 def _remove_stale(frames_dir: Path, keep: set[str]) -> int:

@@ -45,6 +45,10 @@ class FrameRecord:
     mean_intensity: float  # of the sampled frames, in [0, 1]
     motion_energy: float  # mean absolute difference of consecutive sampled frames, [0, 1]
     decode_error: str  # empty when the clip decoded
+    # Content digests (fileio.digest_file) of the frame files as written: a reused file is
+    # checked against them, so a truncated, rewritten or half-replaced file is decoded again.
+    frames_digest: str = ""
+    views_digest: str = ""  # of <clip_id>.views.npy; empty without extract.train_views
 
 
 def views_file(frames_file: str) -> str:
@@ -68,16 +72,24 @@ def write_records(path: Path, records: list, record_type: type) -> None:
 
 
 def read_records(path: Path, record_type: type) -> list:
-    """Read CSV written by :func:`write_records`, converting each column to its field type."""
+    """Read CSV written by :func:`write_records`, converting each column to its field type.
+
+    A column added in a later release (a field with a default) may be missing from an older
+    file: the default is used.
+    """
     fields = {f.name: f.type for f in dataclasses.fields(record_type)}
+    optional = {f.name for f in dataclasses.fields(record_type)
+                if f.default is not dataclasses.MISSING}
     casts = {"int": int, "float": float}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        missing = set(fields) - set(reader.fieldnames or [])
+        present = set(reader.fieldnames or [])
+        missing = set(fields) - present - optional
         if missing:
             raise DataError(f"{path}: missing columns {sorted(missing)}")
         return [
-            record_type(**{k: casts.get(str(t), str)(row[k]) for k, t in fields.items()})
+            record_type(**{k: casts.get(str(t), str)(row[k]) for k, t in fields.items()
+                           if k in present})
             for row in reader
         ]
 

@@ -9,6 +9,10 @@ an entry either matches exactly or is not looked up. Every fold of ``model.arch:
 the final fit and a retrain on more data read the same entries; adding k clips to N
 computes k. Writes are atomic (temporary file, then rename). The cache is safe to delete.
 
+Every entry is checked before it is reused: ``<entry>.b2`` holds the digest of the entry's
+bytes as written, and an entry whose bytes differ (edited, truncated, half-copied), or that
+has no digest (a kill between the two writes), is computed again, with a warning naming it.
+
 Like the training checkpoints it lives outside DVC's outputs (DVC deletes a stage's outputs
 before running it, which would defeat the cache); ``dvc.yaml`` lists the feature code and
 ``model`` params as the train stage's dependencies, so DVC still re-runs what changed.
@@ -17,14 +21,19 @@ before running it, which would defeat the cache); ``dvc.yaml`` lists the feature
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vidops.fileio import atomic_write
+from vidops.errors import DataError
+from vidops.fileio import atomic_write, digest_bytes, digest_file
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(payload: dict) -> str:
@@ -35,6 +44,7 @@ def fingerprint(payload: dict) -> str:
 class CacheCounts:
     computed: int = 0
     reused: int = 0
+    rejected: int = 0  # entries that failed their check and were computed again
 
 
 class FeatureCache:
@@ -53,9 +63,13 @@ class FeatureCache:
         digest = hashlib.blake2b(data, digest_size=8).hexdigest()
         path = self.dir / f"{clip_id}-{digest}.npy"
         if path.is_file():
-            self.counts.reused += 1
-            return np.load(path)
-        features = np.asarray(compute(np.load(frames_file)), dtype=np.float32)
+            problem = _problem(path)
+            if not problem:
+                self.counts.reused += 1
+                return np.load(path)
+            log.warning("%s: %s; computing the features of clip %s again", path, problem, clip_id)
+            self.counts.rejected += 1
+        features = np.asarray(compute(load_frames(frames_file, data)), dtype=np.float32)
         self._write(path, features)
         self.counts.computed += 1
         return features
@@ -65,4 +79,32 @@ class FeatureCache:
         about = self.dir / "extractor.json"
         if not about.is_file():  # says what the folder's fingerprint stands for
             atomic_write(about, lambda f: f.write(json.dumps(self.extractor, indent=2).encode()))
-        atomic_write(path, lambda f: np.save(f, features))
+        buffer = io.BytesIO()
+        np.save(buffer, features)
+        entry = buffer.getvalue()
+        atomic_write(path, lambda f: f.write(entry))
+        # The digest goes last: an entry without one was not finished and is not trusted.
+        atomic_write(_digest_path(path), lambda f: f.write(digest_bytes(entry).encode()))
+
+
+def _digest_path(entry: Path) -> Path:
+    return entry.with_name(entry.name + ".b2")
+
+
+def _problem(entry: Path) -> str:
+    """Why a cache entry cannot be reused, or "" when its bytes are the ones written."""
+    check = _digest_path(entry)
+    if not check.is_file():
+        return "no digest beside it (not finished, or written by an older release)"
+    if digest_file(entry) != check.read_text().strip():
+        return "its bytes differ from the digest recorded when it was written"
+    return ""
+
+
+def load_frames(frames_file: Path, data: bytes | None = None) -> np.ndarray:
+    """A clip's extracted frames; an unreadable file is named, with what to do."""
+    try:
+        return np.load(io.BytesIO(data) if data is not None else frames_file)
+    except (ValueError, EOFError, OSError) as err:
+        raise DataError(f"{frames_file}: not a readable frames file ({err}); the extract stage "
+                        "checks and re-decodes damaged frames: `dvc repro extract`") from None

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
-from vidops.features.cache import FeatureCache
+from vidops.features.cache import FeatureCache, load_frames
 from vidops.models.feature_linear import FeatureLinear, FeatureStreams
 from vidops.models.feature_temporal import FeatureTemporal
 from vidops.models.linear_head import block_weights, choose_c, fit_linear_head
@@ -59,14 +59,15 @@ def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path |
     for stream in model.streams:
         compute = _computer(model, stream)
         if cache_root is None:
-            rows[stream] = [compute(np.load(c.frames_file)) for c in clips]
+            rows[stream] = [compute(load_frames(c.frames_file)) for c in clips]
             continue
         cache = FeatureCache(cache_root, stream, model.extractor(stream))
         items = tqdm(clips, desc=f"features {stream}", unit="clip", disable=not progress,
                      leave=False)
         rows[stream] = [cache.get(c.clip_id, c.frames_file, compute) for c in items]
-        log.info("features %s: %d clips, %d computed, %d reused (%s)", stream, len(clips),
-                 cache.counts.computed, cache.counts.reused, cache.dir)
+        log.info("features %s: %d clips, %d computed, %d reused, %d failed their check (%s)",
+                 stream, len(clips), cache.counts.computed, cache.counts.reused,
+                 cache.counts.rejected, cache.dir)
     return [{s: rows[s][i] for s in model.streams} for i in range(len(clips))]
 
 

@@ -1,7 +1,9 @@
 """The feature cache computes a clip's features once, and misses whenever an input changed."""
 
 import numpy as np
+import pytest
 
+from vidops.errors import DataError
 from vidops.features.cache import FeatureCache
 
 
@@ -45,3 +47,39 @@ def test_new_frames_or_a_new_extractor_miss_the_cache(tmp_path):
     other = FeatureCache(tmp_path / "cache", "flow", {"size": 64})
     other.get(cid, path, compute)
     assert compute.calls == 3 and other.counts.computed == 1
+
+
+def _damage(entry, how: str) -> None:
+    if how == "scaled":  # a valid file of the right shape, 50 times the features
+        np.save(entry, np.load(entry) * 50)
+    elif how == "truncated":
+        entry.write_bytes(entry.read_bytes()[:90])
+    else:  # killed between the entry and its digest
+        entry.with_name(entry.name + ".b2").unlink()
+
+
+@pytest.mark.parametrize("how", ["scaled", "truncated", "unfinished"])
+def test_a_damaged_entry_is_computed_again_and_named(tmp_path, how, caplog):
+    cid, path = _frames(tmp_path, "clip", 10)
+    compute = Counting()
+    cache = FeatureCache(tmp_path / "cache", "flow", {"size": 96})
+    good = cache.get(cid, path, compute)
+    (entry,) = cache.dir.glob("clip-*.npy")
+    _damage(entry, how)
+    again = FeatureCache(tmp_path / "cache", "flow", {"size": 96})
+    with caplog.at_level("WARNING"):
+        got = again.get(cid, path, compute)
+    np.testing.assert_array_equal(got, good)
+    assert compute.calls == 2 and again.counts.rejected == 1
+    assert any(entry.name in r.getMessage() for r in caplog.records)
+    # repaired: the next reader reuses it
+    third = FeatureCache(tmp_path / "cache", "flow", {"size": 96})
+    third.get(cid, path, compute)
+    assert third.counts.reused == 1 and compute.calls == 2
+
+
+def test_an_unreadable_frames_file_is_named(tmp_path):
+    cid, path = _frames(tmp_path, "clip", 10)
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(DataError, match=str(path)):
+        FeatureCache(tmp_path / "cache", "flow", {"size": 96}).get(cid, path, Counting())
