@@ -302,3 +302,26 @@ def test_a_project_from_before_the_ledger_migrates_without_moving_a_clip(tmp_pat
     result = run_ingest(IngestConfig(), raw, manifest, ledger)  # pins gone: the ledger holds
     assert result.migrated and {r.clip_id: r.split for r in read_manifest(manifest)} == old
     assert sorted(ledger.read_text().splitlines()[1:]) == ["te,test", "tr,train", "va,val"]
+
+
+@pytest.mark.parametrize("edit", ["moved", "deleted"])
+def test_an_edited_ledger_is_refused_naming_the_group(tmp_path, raw, edit):
+    """#22: moving a group from train to test in data/splits.csv by hand moved its clips."""
+    manifest, ledger = tmp_path / "manifest.csv", tmp_path / "splits.csv"
+    run_ingest(PINNED, raw, manifest, ledger)
+    before = manifest.read_bytes()
+    rows = [r for r in ledger.read_text().splitlines() if not r.startswith("tr,")]
+    ledger.write_text("\n".join(rows + (["tr,test"] if edit == "moved" else [])) + "\n")
+    with pytest.raises(IngestError, match="group 'tr' had its clips in train") as err:
+        run_ingest(IngestConfig(), raw, manifest, ledger)
+    assert "ingest.group_splits" in str(err.value)
+    assert manifest.read_bytes() == before  # nothing moved
+
+
+def test_a_group_moved_on_purpose_is_pinned_in_params(tmp_path, raw):
+    manifest, ledger = tmp_path / "manifest.csv", tmp_path / "splits.csv"
+    run_ingest(PINNED, raw, manifest, ledger)
+    moved = IngestConfig(group_splits={"tr": "train", "va": "test", "te": "val"})
+    run_ingest(moved, raw, manifest, ledger)
+    assert {r.group: r.split for r in read_manifest(manifest)} == {"tr": "train", "va": "test",
+                                                                  "te": "val"}

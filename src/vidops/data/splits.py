@@ -89,6 +89,29 @@ def _order(group: str, salt: str) -> bytes:
     return hashlib.sha256(f"{salt}:{group}".encode()).digest()
 
 
+def check_unedited(ledger: Mapping[str, str], previous: Mapping[str, str], ledger_path: Path,
+                   pinned: Mapping[str, str] | None = None) -> None:
+    """Refuse a ledger that disagrees with the split the last run gave a group.
+
+    ``previous``: group -> split of the last manifest. A group keeps its split forever: a
+    ledger row changed or deleted by hand would silently move clips between train and test
+    (and make every later figure incomparable). Moving a group on purpose is a pin in
+    ``ingest.group_splits``, which is visible in params.yaml and in DVC's params diff.
+    """
+    pinned = pinned or {}
+    for group, split in sorted(previous.items()):
+        if pinned.get(group):
+            continue
+        now = ledger.get(group)
+        if now != split:
+            change = f"records it in {now}" if now else "no longer records it"
+            raise SplitError(
+                f"{ledger_path}: group {group!r} had its clips in {split} at the last run, but the "
+                f"ledger {change}: the ledger was edited. A group keeps its split; put the row "
+                f"back ({group},{split}), or move the group on purpose with ingest.group_splits: "
+                f"{{{group}: {now or 'SPLIT'}}}")
+
+
 def assign(groups: Mapping[str, Counter], ledger: Mapping[str, str], targets: Targets,
            salt: str, pinned: Mapping[str, str] | None = None) -> dict[str, Split]:
     """The ledger extended to every group in ``groups`` (group -> clips per label).

@@ -15,7 +15,15 @@ from vidops.config import IngestConfig
 from vidops.data.labels import check_label, clip_id
 from vidops.data.raw_store import RAW_LABELS, read_raw_labels
 from vidops.data.records import SPLITS, ClipRecord, read_manifest, write_records
-from vidops.data.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
+from vidops.data.splits import (
+    SplitError,
+    Targets,
+    assign,
+    check_coverage,
+    check_unedited,
+    read_ledger,
+    write_ledger,
+)
 from vidops.errors import VidopsError
 from vidops.fileio import sha256_file
 
@@ -67,11 +75,14 @@ def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path,
     for _, _, label, group, _ in rows:
         clips_of.setdefault(group, Counter())[label] += 1
     recorded = read_ledger(ledger_path) if ledger_path else {}
-    migrated = not recorded and manifest_path.is_file()
+    previous = {r.group: r.split for r in read_manifest(manifest_path)} if manifest_path.is_file() else {}
+    migrated = not recorded and bool(previous) and not (ledger_path and ledger_path.is_file())
     if migrated:  # a project from before the ledger: its current assignment is recorded
-        recorded = {r.group: r.split for r in read_manifest(manifest_path)}
+        recorded = dict(previous)
     targets = Targets(cfg.val_fraction, cfg.test_fraction)
     try:
+        if ledger_path:
+            check_unedited(recorded, previous, ledger_path, cfg.group_splits)
         ledger = assign(clips_of, recorded, targets, cfg.split_salt, cfg.group_splits)
         check_coverage(clips_of, ledger, targets, ledger_path or Path("(no ledger file)"))
     except (SplitError, ValueError) as err:
