@@ -70,3 +70,72 @@ def test_concurrent_registrations_leave_the_best_champion_and_a_consistent_histo
         assert after.previous == before.version
     for event in events:  # each decision was made against the champion it actually replaced
         assert event.reason.endswith(f"beats v{event.previous}")
+
+
+def test_a_kill_between_the_record_and_the_alias_leaves_them_agreeing(registry, monkeypatch):
+    """#22: the alias moved first and the history write was killed: rollback then failed."""
+    client, _ = registry
+    move_champion(client, NAME, "1", "gate", "first")
+    move_champion(client, NAME, "3", "gate", "second")
+
+    writes = []
+
+    def counted(method):
+        real = getattr(client, method)
+
+        def write(*args, **kwargs):
+            writes.append(method)
+            if len(writes) == 2:  # killed between the alias and the history, in either order
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(client, method, write)
+
+    counted("set_registered_model_alias")
+    counted("set_registered_model_tag")
+    with pytest.raises(KeyboardInterrupt):
+        move_champion(client, NAME, "4", "gate", "third")
+    monkeypatch.undo()
+    assert current_champion(client, NAME) == "3"  # the alias did not move, and
+    assert [e.version for e in history(client, NAME)] == ["1", "3"]  # the history agrees
+    assert rollback(client, NAME, "back").version == "1"
+    move_champion(client, NAME, "4", "gate", "again")
+    assert [(e.version, e.previous) for e in history(client, NAME)] == [
+        ("1", None), ("3", "1"), ("1", "3"), ("4", "1")]
+
+
+def test_an_alias_moved_outside_vidops_shows_in_the_history(registry):
+    client, _ = registry
+    move_champion(client, NAME, "1", "gate", "first")
+    client.set_registered_model_alias(NAME, "champion", "2")  # the pencil in the MLflow UI
+    events = history(client, NAME)
+    assert [(e.action, e.version, e.previous) for e in events] == [("gate", "1", None),
+                                                                    ("external", "2", "1")]
+    move_champion(client, NAME, "3", "promote", "after the UI")
+    assert [(e.action, e.version) for e in history(client, NAME)] == [
+        ("gate", "1"), ("external", "2"), ("promote", "3")]
+    assert rollback(client, NAME, "back").version == "2"
+
+
+def test_a_long_history_with_long_reasons_stays_whole(registry):
+    """One tag per event, reasons bounded: no tag outgrows PostgreSQL's 5,000-character column."""
+    client, _ = registry
+    for i in range(30):
+        move_champion(client, NAME, "1234"[i % 4], "promote", "x" * 3000)
+    events = history(client, NAME)
+    assert len(events) == 30 and all(len(e.reason) <= 500 for e in events)
+    assert max(len(v) for v in client.get_registered_model(NAME).tags.values()) < 5000
+    assert rollback(client, NAME, "y" * 3000).version == events[-1].previous
+
+
+def test_the_history_of_an_earlier_release_is_read(registry):
+    import json
+
+    client, _ = registry
+    legacy = [{"at": "2026-11-01T00:00:00Z", "action": "gate", "version": "1", "previous": None,
+               "reason": "old", "user": "ci"}]
+    client.set_registered_model_tag(NAME, "vidops.champion_history", json.dumps(legacy))
+    client.set_registered_model_alias(NAME, "champion", "1")
+    move_champion(client, NAME, "2", "gate", "new")
+    assert [(e.version, e.previous) for e in history(client, NAME)] == [("1", None), ("2", "1")]
+    assert rollback(client, NAME, "back").version == "1"
