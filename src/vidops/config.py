@@ -23,6 +23,17 @@ class ConfigError(VidopsError, ValueError):
     """params.yaml is unreadable, has unknown keys, or has values of the wrong type."""
 
 
+def _check_range(section: str, obj: object, **bounds: tuple[float | None, float | None]) -> None:
+    """Each ``key=(low, high)`` (inclusive, None: open) checked on ``obj``; the error names the
+    first key out of range, its value and the range, nothing else."""
+    for key, (low, high) in bounds.items():
+        value = getattr(obj, key)
+        if (low is not None and value < low) or (high is not None and value > high):
+            wanted = (f"between {low} and {high}" if low is not None and high is not None
+                      else f">= {low}" if low is not None else f"<= {high}")
+            raise ConfigError(f"{section}.{key} must be {wanted}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class PathsConfig:
     raw: str = "data/raw"  # raw clips, data/raw/<label>/<file>, versioned by data.dvc
@@ -65,10 +76,8 @@ class ExtractConfig:
     train_views: int = 0  # extra temporally jittered views per clip for training (same decode pass)
 
     def __post_init__(self) -> None:
-        if (self.num_frames < 1 or self.size < 8 or self.stride < 1 or self.workers < 0
-                or self.train_views < 0):
-            raise ConfigError("extract: num_frames >= 1, size >= 8, stride >= 1, workers >= 0, "
-                              "train_views >= 0")
+        _check_range("extract", self, num_frames=(1, None), size=(8, None), stride=(1, None),
+                     workers=(0, None), train_views=(0, None))
 
 
 @dataclass(frozen=True)
@@ -168,8 +177,7 @@ class AugmentConfig:
     color: float = 0.0  # brightness, contrast and saturation jitter strength (0: off)
 
     def __post_init__(self) -> None:
-        if not 0.05 <= self.crop_scale <= 1.0 or not 0.0 <= self.color < 1.0:
-            raise ConfigError("train.augment: crop_scale in [0.05, 1], color in [0, 1)")
+        _check_range("train.augment", self, crop_scale=(0.05, 1.0), color=(0.0, 0.99))
 
 
 @dataclass(frozen=True)
@@ -197,8 +205,10 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.processes < 1 or self.num_workers < -1:
-            raise ConfigError("train: epochs, batch_size and processes >= 1, num_workers >= -1")
+        _check_range("train", self, epochs=(1, None), batch_size=(1, None), processes=(1, None),
+                     num_workers=(-1, None), lr=(0.0, None), weight_decay=(0.0, None),
+                     patience=(0, None), label_smoothing=(0.0, 0.99), cv_folds=(2, None),
+                     select_budget_s=(0.0, None))
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,11 @@ class RegisterConfig:
     min_delta: float = 0.05  # paired: tolerated loss (lower end of the difference > -min_delta);
     # point: the challenger must beat the re-scored champion's macro F1 by this much
     max_class_drop: float = 0.5  # refuse when a class's recall falls this far under the champion's
+
+    def __post_init__(self) -> None:
+        # A macro F1 bar above 1 could never be met: nothing would ever be promoted.
+        _check_range("register", self, min_f1=(0.0, 1.0), min_delta=(0.0, 1.0),
+                     max_class_drop=(0.0, 1.0))
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,20 @@ def test_params_yaml_lists_every_setting_at_its_code_default():
     assert [name for name, present, _, _ in rows if not present] == []
     assert [(name, value, default) for name, _, value, default in rows
             if value != default and not dataclasses.is_dataclass(value)] == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("register:\n  min_f1: 1.5\n", "register.min_f1 must be between 0.0 and 1.0, got 1.5"),
+    ("extract:\n  num_frames: 0\n", "extract.num_frames must be >= 1, got 0"),
+    ("train:\n  epochs: -1\n", "train.epochs must be >= 1, got -1"),
+    ("train:\n  augment:\n    crop_scale: 2\n", "train.augment.crop_scale must be between"),
+])
+def test_a_value_out_of_range_names_its_key_and_value_only(tmp_path, text, message):
+    """#22: `min_f1: 1.5` was accepted (nothing could ever be promoted), and range errors
+    listed every rule of the section instead of the one broken."""
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert str(err.value) == message or str(err.value).startswith(message)
+    assert str(err.value).count(" must ") == 1

@@ -50,7 +50,11 @@ def find_candidates(source: Path, extensions: tuple[str, ...], group_column: str
         if not path.is_file() or path.name.startswith("."):
             continue
         rel = path.relative_to(source)
-        if len(rel.parts) < 2:
+        if not path.resolve().is_relative_to(source.resolve()):
+            # labels.csv mode refuses the same: a link must not import /etc/... into data/raw,
+            # the DVC cache and the remote.
+            ignored.append(f"{path}: refused, a symbolic link to {path.resolve()}, outside {source}")
+        elif len(rel.parts) < 2:
             ignored.append(f"{path}: not inside a class folder")
         elif path.suffix.lower() not in extensions:
             ignored.append(f"{path}: extension {path.suffix!r} is not a video extension")

@@ -82,3 +82,18 @@ def test_labels_csv_naming_a_missing_file_fails(tmp_path):
     (src / "labels.csv").write_text("file,label\nghost.mp4,x\n")
     with pytest.raises(FileNotFoundError, match=r"labels\.csv:2.*ghost\.mp4"):
         import_clips(src, tmp_path / "raw", EXT)
+
+
+def test_a_symbolic_link_out_of_the_source_folder_is_refused(tmp_path):
+    """#22: `spin/y.mp4 -> /etc/hostname` was imported into data/raw, the cache and data.dvc."""
+    source = tmp_path / "source"
+    (source / "spin").mkdir(parents=True)
+    outside = tmp_path / "secret.mp4"
+    outside.write_bytes(b"not yours")
+    (source / "spin" / "y.mp4").symlink_to(outside)
+    (source / "spin" / "inside.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (source / "spin" / "alias.mp4").symlink_to(source / "spin" / "inside.mp4")  # stays inside
+    result = import_clips(source, tmp_path / "raw", (".mp4",), dvc_root=None)
+    assert len(result.copied) == 1 and len(result.duplicates) == 1  # inside.mp4 and its alias
+    assert any("y.mp4" in line and "outside" in line for line in result.ignored)
+    assert not any(p.read_bytes() == b"not yours" for p in (tmp_path / "raw").rglob("*.mp4"))
