@@ -329,6 +329,13 @@ def history(params: ParamsOpt = Path("params.yaml")) -> None:
 def run(source: Path | None = typer.Option(None, help="folder of new clips to import first"),
         force: bool = typer.Option(False, help="re-run every stage even if up to date")) -> None:
     """Run the Prefect flow `video-pipeline` once."""
+    from vidops.pipeline.repo_lock import ensure_free
+
+    with _known_errors():
+        # Before the flow (and the Prefect server it may start): a busy project or a bad
+        # params.yaml is refused in a second, and before DVC deletes any stage's outputs.
+        ensure_free(Path("."))
+        load_params(Path("params.yaml"))
     from vidops.pipeline.prefect_flow import video_pipeline
 
     with _known_errors():

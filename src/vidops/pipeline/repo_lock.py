@@ -48,3 +48,13 @@ def repo_lock(root: Path) -> Iterator[None]:
             handle.flush()
     finally:
         handle.close()  # closing releases the lock
+
+
+def ensure_free(root: Path) -> None:
+    """Fail at once when a run holds ``root``; holds nothing afterwards.
+
+    Called before the Prefect server starts (tens of seconds): a second `vidops run` is
+    refused in a second, not after the server is up. The flow takes the lock itself too.
+    """
+    with repo_lock(root):
+        pass
