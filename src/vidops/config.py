@@ -225,6 +225,7 @@ class RegisterConfig:
     min_delta: float = 0.05  # paired: tolerated loss (lower end of the difference > -min_delta);
     # point: the challenger must beat the re-scored champion's macro F1 by this much
     max_class_drop: float = 0.5  # refuse when a class's recall falls this far under the champion's
+    promote_experiments: bool = False  # `dvc exp run` may move champion (false: it registers only)
 
     def __post_init__(self) -> None:
         # A macro F1 bar above 1 could never be met: nothing would ever be promoted.

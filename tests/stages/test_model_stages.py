@@ -258,3 +258,23 @@ def test_a_champion_of_the_release_before_the_split_loads_serves_and_is_rescored
     result = _register(prepared, out, min_f1=0.0)
     assert result.champion_version == version and result.champion_f1 is not None
     assert result.version != version
+
+
+def test_a_dvc_experiment_registers_but_never_moves_the_champion(prepared, tmp_path, monkeypatch):
+    """#22: `dvc exp run -S ...` went through register and moved production."""
+    from mlflow import MlflowClient
+
+    from vidops.registry.champion import current_champion
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_EXP_NAME", "curly-lamb")  # what DVC sets for `dvc exp run`
+    _train(prepared, tmp_path, model=ModelConfig(arch="motion_linear"))
+    _evaluate(prepared, tmp_path)
+    result = _register(prepared, tmp_path, min_f1=0.0)
+    assert not result.promoted and "DVC experiment curly-lamb" in result.reason
+    client = MlflowClient()
+    assert current_champion(client, "vidops-classifier") is None
+    tags = client.get_model_version("vidops-classifier", result.version).tags
+    assert (tags["gate"], tags["dvc_experiment"]) == ("passed, not moved", "curly-lamb")
+    asked = _register(prepared, tmp_path, min_f1=0.0, promote_experiments=True)
+    assert asked.promoted and current_champion(client, "vidops-classifier") == asked.version

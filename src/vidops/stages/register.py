@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from vidops.serving.pyfunc import predict_files
 
 log = logging.getLogger(__name__)
 
+# Set by DVC in the stage commands of `dvc exp run` (dvc.env.DVC_EXP_NAME).
+EXPERIMENT_ENV = "DVC_EXP_NAME"
 # What the served model needs; given explicitly because inferring it costs seconds.
 PIP_REQUIREMENTS = ["mlflow>=3.17,<4", "torch>=2.14,<2.15", "torchvision>=0.29,<0.30",
                     "opencv-python-headless>=4.10", "av>=14",
@@ -87,17 +90,25 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
                 rescore(f"models:/{cfg.model_name}/{champion}", test), [c.group for c in test])
         decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta, cfg.gate, paired,
                           recalls, cfg.max_class_drop)
-        if decision.promote:
-            move_champion(client, cfg.model_name, version, "gate", decision.reason)
+        promote, reason = decision.promote, decision.reason
+        experiment = os.environ.get(EXPERIMENT_ENV)
+        if promote and experiment and not cfg.promote_experiments:
+            # `dvc exp run` explores; production moves only when the user says so.
+            promote = False
+            reason += (f"; champion not moved: DVC experiment {experiment} "
+                       "(register.promote_experiments is false)")
+        if promote:
+            move_champion(client, cfg.model_name, version, "gate", reason)
     tags = {**provenance_tags(root), "run_id": run_id, "macro_f1": f"{candidate_f1:.6f}",
-            "gate": "promoted" if decision.promote else "rejected", "gate_reason": decision.reason,
+            "gate": "promoted" if promote else "passed, not moved" if decision.promote else "rejected",
+            "gate_reason": reason, "dvc_experiment": experiment or "",
             "champion_before": champion or "", "champion_before_f1":
             "" if champion_f1 is None else f"{champion_f1:.6f}", "gate_rule": cfg.gate,
             "f1_difference_ci": json.dumps([round(x, 4) for x in paired.ci]) if paired else ""}
     for key, value in tags.items():
         client.set_model_version_tag(cfg.model_name, version, key, value)
     result = RegisterResult(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
-                            decision.promote, decision.reason, cfg.gate,
+                            promote, reason, cfg.gate,
                             paired.difference if paired else None, paired.ci if paired else None,
                             {c: {"challenger": a, "champion": b} for c, (a, b) in recalls.items()}
                             if recalls else None, decision.class_drops)
