@@ -375,10 +375,17 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
         uri = model_uri or f"models:/{_model_name(params)}@champion"
         mlflow.set_tracking_uri(tracking_uri(Path(".")))
         out = predict_files(uri, videos)
+    failed = 0
     for row in out.itertuples():
+        if isinstance(getattr(row, "error", None), str):
+            failed += 1
+            typer.secho(f"{row.file}: error: {row.error.split(': ', 1)[-1]}", err=True, fg="red")
+            continue
         probs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(row.probabilities.items(),
                                                              key=lambda kv: -kv[1]))
         typer.echo(f"{row.file}: {row.label} ({row.score:.3f})  [{probs}]")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -38,21 +38,37 @@ class VideoClassifier(mlflow.pyfunc.PythonModel):
         self.loaded = load_model_dir(Path(context.artifacts["model_dir"]), "cpu")
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        videos = [self._as_bytes(v, i) for i, v in enumerate(_column(model_input))]
-        clips = []
-        for i, data in enumerate(videos):
+        """One row per video: label, score, probabilities, and ``error`` (None when it worked).
+
+        One bad video in a batch costs that row, not the batch. A request of a single video
+        that cannot be read is answered 400 with the reason, as MLflow's protocol expects.
+        """
+        values = _column(model_input)
+        clips: dict[int, np.ndarray] = {}
+        errors: dict[int, str] = {}
+        for i, value in enumerate(values):
             try:
-                clips.append(sample_bytes(data, self.loaded.frames).frames)
+                clips[i] = sample_bytes(self._as_bytes(value, i), self.loaded.frames).frames
             except DecodeError as err:
-                raise _bad_input(f"video {i}: {err.reason}") from None
-        probs = self.loaded.predict_proba(np.stack(clips)) if clips else np.zeros((0, 0))
+                errors[i] = f"video {i}: {err.reason}"
+            except MlflowException as err:
+                errors[i] = err.message
+        if len(values) == 1 and errors:
+            raise _bad_input(errors[0])
+        order = sorted(clips)
+        probs = self.loaded.predict_proba(np.stack([clips[i] for i in order])) if order else []
+        answers = dict(zip(order, probs, strict=True))
         classes = self.loaded.classes
-        return pd.DataFrame({
-            "label": [classes[j] for j in probs.argmax(1)] if len(probs) else [],
-            "score": [float(row.max()) for row in probs],
-            "probabilities": [{c: float(p) for c, p in zip(classes, row, strict=True)}
-                              for row in probs],
-        })
+        rows = []
+        for i in range(len(values)):
+            row = answers.get(i)
+            rows.append({"label": None, "score": None, "probabilities": None, "error": errors[i]}
+                        if row is None else
+                        {"label": classes[int(row.argmax())], "score": float(row.max()),
+                         "probabilities": {c: float(p) for c, p in zip(classes, row, strict=True)},
+                         "error": None})
+        # object columns: a missing value stays None, which JSON writes as null (not NaN)
+        return pd.DataFrame(rows, columns=["label", "score", "probabilities", "error"], dtype=object)
 
     def _as_bytes(self, value, i: int) -> bytes:
         if isinstance(value, str):
@@ -84,9 +100,21 @@ def _bad_input(message: str) -> MlflowException:
 
 
 def predict_files(model_uri: str, paths: list[Path]) -> pd.DataFrame:
-    """Load ``model_uri`` and classify video files; one row per file, in order."""
+    """Load ``model_uri`` and classify video files; one row per file, in order (a file that
+    cannot be read gets its ``error``, naming the file)."""
     model = mlflow.pyfunc.load_model(model_uri)
     frame = pd.DataFrame({VIDEO_COLUMN: [p.read_bytes() for p in paths]})
-    out = model.predict(frame)
+    out = model.predict(frame) if len(paths) != 1 else _one(model, frame, paths[0])
     out.insert(0, "file", [str(p) for p in paths])
+    if "error" in out:  # "video 3: ..." -> the user's file name
+        out["error"] = [f"{p}: {e.split(': ', 1)[-1]}" if isinstance(e, str) else None
+                        for p, e in zip(paths, out["error"], strict=True)]
     return out
+
+
+def _one(model, frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    try:
+        return model.predict(frame)
+    except MlflowException as err:
+        return pd.DataFrame([{"label": None, "score": None, "probabilities": None,
+                              "error": err.message}])

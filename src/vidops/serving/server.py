@@ -130,6 +130,31 @@ class AliasFollower:
                 "error": self.state.error, "switches": self.state.switches}
 
 
+def request_limit(model: Any) -> int:
+    """The most bytes a request body may have: one video at the model's ``max_video_bytes``,
+    base64-encoded (JSON clients), plus 1 MiB for the JSON around it and small companions."""
+    from vidops.serving.pyfunc import DEFAULT_MAX_VIDEO_BYTES
+
+    try:
+        limit = int(model.unwrap_python_model().max_video_bytes)
+    except (AttributeError, TypeError, ValueError):  # not a vidops pyfunc: its default
+        limit = DEFAULT_MAX_VIDEO_BYTES
+    return limit * 4 // 3 + (1 << 20)
+
+
+async def _body_within(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed ``limit`` (before reading it all)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():  # chunked uploads: counted as they arrive
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def build_app(follower: AliasFollower):
     """The FastAPI app: MLflow's scoring protocol on whatever version is served now."""
     from mlflow.exceptions import MlflowException
@@ -149,7 +174,13 @@ def build_app(follower: AliasFollower):
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
         served = follower.served  # taken once: a switch meanwhile does not touch this request
-        data = await request.body()
+        limit = request_limit(served.model)
+        data = await _body_within(request, limit)
+        if data is None:
+            message = (f"request body over {limit} bytes (the model's max_video_bytes, base64, plus "
+                       "1 MiB); send fewer or smaller videos per request")
+            return JSONResponse({"error_code": "REQUEST_TOO_LARGE", "message": message},
+                                status_code=413, headers={"X-Model-Version": served.version})
         content_type = request.headers.get("content-type") or ""
         try:
             result = await asyncio.to_thread(scoring_server.invocations, data, content_type,

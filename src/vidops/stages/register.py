@@ -123,6 +123,9 @@ def rescore(model_uri: str, clips: list) -> list[str]:
     if not clips:
         raise RegisterError("no test clips to re-score the champion on")
     out: pd.DataFrame = predict_files(model_uri, [Path(c.path) for c in clips])
+    failed = [e for e in out.get("error", []) if isinstance(e, str)]
+    if failed:  # the comparison must be on every test clip, or it is not the same test
+        raise RegisterError(f"{model_uri} cannot score {len(failed)} test clip(s): {failed[:3]}")
     return [str(label) for label in out["label"]]
 
 

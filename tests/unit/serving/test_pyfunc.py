@@ -55,3 +55,32 @@ def test_bad_requests_get_a_clear_invalid_parameter_error(model, value, message)
 def test_missing_column_is_named(model):
     with pytest.raises(MlflowException, match="'video' column"):
         model.predict(None, pd.DataFrame({"path": ["/etc/passwd"]}))
+
+
+def test_one_bad_video_in_a_batch_costs_its_row_only(model, numbered_video):
+    """#22: one bad clip failed the whole request; now each row has a prediction or an error."""
+    good = numbered_video(30).read_bytes()
+    out = model.predict(None, pd.DataFrame({"video": [good, b"garbage" * 20, good]}))
+    assert list(out.columns) == ["label", "score", "probabilities", "error"]
+    assert out.loc[0, "label"] in CLASSES and out.loc[2, "label"] == out.loc[0, "label"]
+    assert pd.isna(out.loc[0, "error"]) and pd.isna(out.loc[1, "label"])
+    assert out.loc[1, "error"].startswith("video 1: not a readable video")
+
+
+def test_predict_files_names_the_users_file(model, numbered_video, tmp_path, monkeypatch):
+    import mlflow.pyfunc
+
+    from vidops.serving.pyfunc import predict_files
+
+    class Loaded:  # what mlflow.pyfunc.load_model returns, around this VideoClassifier
+        def predict(self, frame):
+            return model.predict(None, frame)
+
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", lambda uri: Loaded())
+    bad = tmp_path / "garbage.mp4"
+    bad.write_bytes(b"not a video" * 30)
+    out = predict_files("models:/m@champion", [numbered_video(30), bad])
+    assert pd.isna(out.loc[0, "error"])
+    assert out.loc[1, "error"].startswith(f"{bad}: not a readable video")
+    (alone,) = predict_files("models:/m@champion", [bad])["error"]
+    assert alone.startswith(f"{bad}: not a readable video")

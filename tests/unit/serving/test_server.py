@@ -70,3 +70,38 @@ def test_poll_interval_must_be_positive(follower):
     _, registry = follower
     with pytest.raises(ValueError, match="positive"):
         model_server.AliasFollower("m", "champion", 0, client=registry)
+
+
+def test_an_oversized_request_is_refused_before_it_is_read(monkeypatch):
+    """#22: a 200 MB body was read whole (+1.9 GB) before its 400; now 413 from its length."""
+    from fastapi.testclient import TestClient
+
+    from vidops.serving.server import Served, build_app, request_limit
+
+    predicted = []
+
+    class Model:
+        metadata = SimpleNamespace(get_input_schema=lambda: None)
+
+        def unwrap_python_model(self):
+            return SimpleNamespace(max_video_bytes=1000)
+
+    monkeypatch.setattr(model_server, "asyncio", SimpleNamespace(
+        to_thread=lambda *a, **k: predicted.append(a)))
+    follower = SimpleNamespace(served=Served("7", "run", Model(), "now", 0.1), name="m",
+                               alias="champion")
+    client = TestClient(build_app(follower))
+    limit = request_limit(Model())
+    assert limit == 1000 * 4 // 3 + (1 << 20)
+    big = client.post("/invocations", content=b"x" * (limit + 1),
+                      headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "over" in big.json()["message"]
+    assert big.headers["X-Model-Version"] == "7"
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(3):
+            yield b"y" * (limit // 2)
+
+    streamed = client.post("/invocations", content=chunks(),
+                           headers={"content-type": "application/json"})
+    assert streamed.status_code == 413 and not predicted
