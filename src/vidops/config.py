@@ -275,7 +275,12 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     for (section, key), now in MOVED.items():
         if key in (raw.get(section) or {}):
             raise ConfigError(f"{path}: {section}.{key} is now {now}; move it there")
-    return build(Params, raw, where=str(path))
+    try:
+        return build(Params, raw, where=str(path))
+    except ConfigError as err:  # a range check inside a section: say which file it is in
+        if str(err).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def build(cls: type, data: Any, where: str) -> Any:

@@ -47,6 +47,7 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     assert "Running stage" not in again.stdout + again.stderr
     assert "up to date" in sh("dvc", "status", cwd=project).stdout
     _changed_code_reruns_the_stages_that_run_it(project)
+    _a_refused_param_costs_no_output(project)
 
     metrics = json.loads(sh("dvc", "metrics", "show", "--json", cwd=project).stdout)
     figures = next(iter(metrics.values()))["data"]["reports/metrics.json"]["data"]
@@ -84,6 +85,23 @@ def _changed_code_reruns_the_stages_that_run_it(project):
         assert any("evaluation" in str(change) for change in status["evaluate"])
     finally:
         module.write_bytes(original)
+    assert "up to date" in sh("dvc", "status", cwd=project).stdout
+
+
+def _a_refused_param_costs_no_output(project):
+    """#22: a bad train param was refused only after DVC had deleted train's outputs."""
+    outputs = ["reports/train_log.csv", "reports/training_curves.png", "reports/model_selection.json",
+               "reports/model_selection.png", "artifacts/model/model.pt"]
+    before = {name: (project / name).read_bytes() for name in outputs}
+    params = (project / "params.yaml").read_text()
+    assert "\n  epochs: 2\n" in params  # TINY_PARAMS
+    (project / "params.yaml").write_text(params.replace("\n  epochs: 2\n", "\n  epochs: -1\n", 1))
+    try:
+        failed = sh("dvc", "repro", cwd=project, check=False)
+        assert failed.returncode != 0 and "train.epochs must be >= 1, got -1" in failed.stderr
+        assert {name: (project / name).read_bytes() for name in outputs} == before
+    finally:
+        (project / "params.yaml").write_text(params)
     assert "up to date" in sh("dvc", "status", cwd=project).stdout
 
 

@@ -127,5 +127,5 @@ def test_a_value_out_of_range_names_its_key_and_value_only(tmp_path, text, messa
     path.write_text(text)
     with pytest.raises(ConfigError) as err:
         load_params(path)
-    assert str(err.value) == message or str(err.value).startswith(message)
+    assert str(err.value).startswith(f"{path}: {message}")
     assert str(err.value).count(" must ") == 1

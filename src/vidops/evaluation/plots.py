@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from vidops.fileio import atomic_write
+
 
 def _pyplot() -> Any:
     # Imported when a picture is drawn (it costs a second), with the Agg backend: no display
@@ -26,7 +28,8 @@ def _pyplot() -> Any:
 def _save(plt: Any, fig: Any, path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda handle: fig.savefig(handle, format=path.suffix.lstrip(".") or "png",
+                                                  dpi=110))
     plt.close(fig)
 
 

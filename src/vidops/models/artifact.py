@@ -17,6 +17,7 @@ from torch import nn
 
 from vidops.architectures import ARCHITECTURES
 from vidops.config import ExtractConfig, ModelConfig, build
+from vidops.fileio import atomic_write, atomic_write_json
 from vidops.models.factory import build_model
 
 WEIGHTS = "model.pt"
@@ -45,8 +46,10 @@ class LoadedModel:
 def save_model_dir(model_dir: Path, model: nn.Module, model_cfg: ModelConfig,
                    frames: ExtractConfig, classes: list[str], run_id: str) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
+    # The run id goes last: a folder killed half-way has none, and evaluate refuses it.
+    (model_dir / RUN).unlink(missing_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(state, model_dir / WEIGHTS)
+    atomic_write(model_dir / WEIGHTS, lambda handle: torch.save(state, handle))
     meta = {
         "model": dataclasses.asdict(model_cfg),
         "classes": classes,
@@ -56,8 +59,8 @@ def save_model_dir(model_dir: Path, model: nn.Module, model_cfg: ModelConfig,
         # feature families): recorded, not applied, by whoever reads the folder.
         "normalisation": ARCHITECTURES[model_cfg.arch].normalisation(),
     }
-    (model_dir / META).write_text(json.dumps(meta, indent=2) + "\n")
-    (model_dir / RUN).write_text(json.dumps({"run_id": run_id}) + "\n")
+    atomic_write_json(model_dir / META, meta)
+    atomic_write_json(model_dir / RUN, {"run_id": run_id})
 
 
 def read_run_id(model_dir: Path) -> str:

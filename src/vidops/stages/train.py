@@ -20,6 +20,7 @@ from vidops.config import ExtractConfig, ModelConfig, TrainConfig, section_dict
 from vidops.data.clips import UsableClip, class_names, usable_clips
 from vidops.errors import VidopsError
 from vidops.evaluation.plots import plot_curves, plot_selection
+from vidops.fileio import atomic_write
 from vidops.models.artifact import save_model_dir
 from vidops.registry.provenance import environment_tags, provenance_tags
 from vidops.registry.tracking import MlflowTracker, setup_mlflow
@@ -179,12 +180,15 @@ def _run_exists(run_id: str) -> bool:
 
 def write_history(path: Path, history: list[EpochStats]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+
+    def write(handle) -> None:
         writer = csv.DictWriter(handle, fieldnames=[f.name for f in dataclasses.fields(EpochStats)])
         writer.writeheader()
         for stats in history:
             writer.writerow({k: round(v, 6) if isinstance(v, float) else v
                              for k, v in dataclasses.asdict(stats).items()})
+
+    atomic_write(path, write, text=True)
 
 
 def _say_what_is_unused(arch: str, cfg: TrainConfig, frames_cfg: ExtractConfig,
