@@ -204,3 +204,40 @@ def test_settings_a_feature_family_ignores_are_said_not_dropped(project, tmp_pat
     assert len(said) == 1 and "extract.train_views=2" in said[0] and "train.augment" in said[0]
     tags = mlflow.get_run(result.run_id).data.tags
     assert tags["unused_settings"] == "extract.train_views=2,train.augment"
+
+
+def test_a_selection_killed_half_way_leaves_no_running_or_duplicate_child_runs(project, tmp_path,
+                                                                               monkeypatch):
+    """#22: after a kill in model selection two cv-* runs stayed RUNNING forever, and the
+    resumed run collected a second set of cv-* children."""
+    from mlflow import MlflowClient
+
+    from vidops.data.clips import usable_clips
+    from vidops.stages import train as train_stage
+    from vidops.training.checkpoint import Checkpoints, training_key
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    model = ModelConfig(arch="auto", candidates=("motion_linear", "flow_linear"))
+    train = TrainConfig(checkpoint_dir=str(tmp_path / "ckpt"), feature_cache=str(tmp_path / "f"))
+    clips = usable_clips(project / "manifest.csv", project / "frames", project / "validation.json")
+    key = training_key(model, train, FRAMES, [c for c in clips if c.split == "train"],
+                       [c for c in clips if c.split == "val"])
+    # What the kill left: the training's run, one finished and one RUNNING cv child.
+    experiment = train_stage.setup_mlflow(project, train.experiment)
+    client = MlflowClient()
+    parent = client.create_run(experiment, run_name="train-auto")
+    done = client.create_run(experiment, run_name="cv-motion_linear",
+                             tags={"mlflow.parentRunId": parent.info.run_id})
+    client.set_terminated(done.info.run_id)
+    left = client.create_run(experiment, run_name="cv-flow_linear",
+                             tags={"mlflow.parentRunId": parent.info.run_id})
+    Checkpoints(tmp_path / "ckpt", key).write_json(train_stage.RUN_FILE,
+                                                   {"run_id": parent.info.run_id})
+    assert client.get_run(left.info.run_id).info.status == "RUNNING"
+
+    result = _stage(project, tmp_path, model, train)
+    assert result.run_id == parent.info.run_id  # resumed in the same run
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{result.run_id}'")
+    names = sorted(c.info.run_name for c in children)
+    assert names == ["cv-flow_linear", "cv-motion_linear"]
+    assert all(c.info.status == "FINISHED" for c in children)

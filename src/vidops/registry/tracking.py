@@ -66,3 +66,21 @@ class MlflowTracker:
         experiment_id = parent.info.experiment_id if parent else None
         with mlflow.start_run(run_name=name, nested=True, experiment_id=experiment_id):
             yield self
+
+
+def settle_children(run_id: str, redo: bool) -> int:
+    """Child runs a killed training left under ``run_id``: RUNNING ones are marked KILLED;
+    with ``redo`` (the model selection they belong to runs again) all are deleted, so the
+    resumed run does not collect two sets of ``cv-*`` children. Returns how many were settled.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_run(run_id).info.experiment_id
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}'")
+    for child in children:
+        if child.info.status == "RUNNING":
+            client.set_terminated(child.info.run_id, status="KILLED")
+        if redo:
+            client.delete_run(child.info.run_id)
+    return len(children) if redo else sum(c.info.status == "RUNNING" for c in children)

@@ -23,7 +23,7 @@ from vidops.evaluation.plots import plot_curves, plot_selection
 from vidops.fileio import atomic_write
 from vidops.models.artifact import save_model_dir
 from vidops.registry.provenance import environment_tags, provenance_tags
-from vidops.registry.tracking import MlflowTracker, setup_mlflow
+from vidops.registry.tracking import MlflowTracker, settle_children, setup_mlflow
 from vidops.training import distributed
 from vidops.training.augment import is_identity
 from vidops.training.checkpoint import Checkpoints, training_key
@@ -112,12 +112,15 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         prior = None
     with (mlflow.start_run(run_id=prior) if prior else
           mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{model_cfg.arch}")) as run:
+        cached = checkpoints.read_json(SELECTION_FILE)
         if prior:
             log.info("continuing the interrupted training in MLflow run %s", prior)
+            settled = settle_children(prior, redo=not cached)
+            if settled:
+                log.info("%d child run(s) of the interrupted training closed", settled)
         else:
             checkpoints.write_json(RUN_FILE, {"run_id": run.info.run_id})
             _log_params(model_cfg, cfg, frames_cfg, classes, train, val, hw, env, root)
-        cached = checkpoints.read_json(SELECTION_FILE)
         if cached:
             selection = selection_from_dict(cached)
         else:
