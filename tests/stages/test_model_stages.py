@@ -280,3 +280,38 @@ def test_a_dvc_experiment_registers_but_never_moves_the_champion(prepared, tmp_p
     assert (tags["gate"], tags["dvc_experiment"]) == ("passed, not moved", "curly-lamb")
     asked = _register(prepared, tmp_path, min_f1=0.0, promote_experiments=True)
     assert asked.promoted and current_champion(client, "vidops-classifier") == asked.version
+
+
+def test_a_retrain_from_the_champions_own_inputs_registers_nothing(prepared, tmp_path, monkeypatch):
+    """#22: the same code, data and params retrained registered a duplicate of the champion,
+    which the gate then promoted over itself."""
+    import subprocess
+
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    repo = tmp_path / "repo"  # provenance needs a git commit, a params.yaml and a data.dvc
+    repo.mkdir()
+    (repo / "params.yaml").write_text("register:\n  min_f1: 0.0\n")
+    (repo / "data.dvc").write_text("outs:\n- md5: 0123456789abcdef.dir\n  path: data/raw\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "project"], cwd=repo, check=True)
+    _train(prepared, tmp_path, model=ModelConfig(arch="motion_linear"))
+    _evaluate(prepared, tmp_path)
+
+    def register():
+        return run_register(RegisterConfig(min_f1=0.0), prepared / "manifest.csv",
+                            prepared / "validation.json", tmp_path / "model",
+                            tmp_path / "metrics.json", tmp_path / "promotion.json",
+                            prepared / "frames", root=repo, predictions=tmp_path / "pred.csv")
+
+    first = register()
+    assert first.promoted and first.version == "1"
+    again = register()
+    assert (again.version, again.promoted) == ("1", False) and "nothing registered" in again.reason
+    assert json.loads((tmp_path / "promotion.json").read_text())["reason"] == again.reason
+    client = MlflowClient()
+    assert len(client.search_model_versions("name = 'vidops-classifier'")) == 1
+    (repo / "params.yaml").write_text("register:\n  min_f1: 0.0\n  min_delta: 0.04\n")
+    assert register().version == "2"  # other params: another version

@@ -145,7 +145,11 @@ def test_serve_follows_the_champion_without_failing_a_request(stack, team_run, t
     from mlflow import MlflowClient
 
     project, env, _ = team_run
-    # A second version of the same pipeline's model, registered by the register stage.
+    # A second version of the same pipeline's model, registered by the register stage under
+    # another gate setting (a re-run from identical code, data and params registers nothing).
+    params = project / "params.yaml"
+    assert "min_delta: 0.05" in params.read_text()
+    params.write_text(params.read_text().replace("min_delta: 0.05", "min_delta: 0.04", 1))
     sh("dvc", "repro", "--force", "--single-item", "register", cwd=project, env=env)
     sh("vidops", "promote", "--version", "1", "--reason", "serve v1 first", cwd=project, env=env)
     client = MlflowClient(stack.mlflow)

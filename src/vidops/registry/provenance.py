@@ -37,9 +37,21 @@ def params_hash(root: Path) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def code_digest() -> str:
+    """sha256 over the vidops package's Python files: the code, even when the commit is dirty."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def provenance_tags(root: Path) -> dict[str, str]:
     return {"git_commit": git_commit(root), "data_version": data_version(root),
-            "params_hash": params_hash(root)}
+            "params_hash": params_hash(root), "code_digest": code_digest()}
+
+
+PROVENANCE = ("git_commit", "data_version", "params_hash", "code_digest")
 
 
 # The libraries whose kernels decide the figures (decoding, flow, backbone, heads).

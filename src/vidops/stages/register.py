@@ -14,11 +14,12 @@ import pandas as pd
 from vidops.config import RegisterConfig, ServeConfig
 from vidops.data.clips import usable_clips
 from vidops.errors import VidopsError
+from vidops.fileio import atomic_write_json
 from vidops.models.artifact import read_run_id
 from vidops.registry.champion import CHALLENGER, current_champion, move_champion
 from vidops.registry.gate import compare, decide
 from vidops.registry.lock import registry_lock
-from vidops.registry.provenance import provenance_tags
+from vidops.registry.provenance import PROVENANCE, provenance_tags
 from vidops.registry.publish import publish_model
 from vidops.registry.tracking import tracking_uri
 from vidops.serving import MODEL_CODE, VIDEO_COLUMN
@@ -73,6 +74,16 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
+    twin = _twin_of_champion(client, cfg.model_name, provenance_tags(root))
+    if twin is not None:
+        # Retrained from exactly what made the champion (`dvc repro -f`, a reverted param):
+        # another version would be a duplicate that the gate could promote over itself.
+        result = RegisterResult(cfg.model_name, twin, run_id, candidate_f1, twin, None, False,
+                                f"same code, data and params as champion version {twin}: "
+                                "nothing registered", cfg.gate)
+        promotion_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(promotion_path, asdict(result))
+        return result
     limits = {"max_video_bytes": (serve_cfg or ServeConfig()).max_video_bytes}
     version = publish_model(model_dir, run_id, cfg.model_name, str(MODEL_CODE), VIDEO_COLUMN,
                             PIP_REQUIREMENTS, limits, example=Path(test[0].path) if test else None)
@@ -113,8 +124,22 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
                             {c: {"challenger": a, "champion": b} for c, (a, b) in recalls.items()}
                             if recalls else None, decision.class_drops)
     promotion_path.parent.mkdir(parents=True, exist_ok=True)
-    promotion_path.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    atomic_write_json(promotion_path, asdict(result))
     return result
+
+
+def _twin_of_champion(client, name: str, provenance: dict[str, str]) -> str | None:
+    """The champion's version when it was made from this very code, data and params."""
+    from mlflow.exceptions import MlflowException
+
+    champion = current_champion(client, name)
+    if champion is None or provenance["git_commit"] == "unknown":
+        return None
+    try:
+        tags = client.get_model_version(name, champion).tags
+    except MlflowException:
+        return None
+    return champion if all(tags.get(k) == provenance[k] for k in PROVENANCE) else None
 
 
 def rescore(model_uri: str, clips: list) -> list[str]:
