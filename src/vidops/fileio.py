@@ -8,12 +8,19 @@ or the new one, plus at most a stray ``.<name>.<pid>.tmp`` that the next write r
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from vidops.errors import VidopsError
+
+
+class DiskFull(VidopsError, OSError):
+    """A write ran out of space; the file it was replacing is intact."""
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -52,8 +59,12 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], object], text: bool = Fa
         with handle:
             write(handle)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)  # never a 0-byte or partial temp file left behind
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"{path}: no space left on the device (or quota exceeded) while "
+                           f"writing it; the previous version of the file is untouched. Free "
+                           f"space and run again.") from err
         raise
 
 
