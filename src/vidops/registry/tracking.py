@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,53 @@ def tracking_uri(root: Path) -> str:
         return uri
     store = root.resolve() / "mlruns"
     store.mkdir(parents=True, exist_ok=True)
+    if (store / "mlflow.db").is_file():
+        relocate_store(store)
     return f"sqlite:///{store / 'mlflow.db'}"
+
+
+# Columns where MLflow's SQLite store keeps absolute artifact locations.
+_LOCATIONS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+              ("model_versions", "storage_location"), ("logged_models", "artifact_location"))
+
+
+def relocate_store(store: Path) -> int:
+    """Point the store's artifact locations at ``store`` when the project was moved or copied.
+
+    MLflow records absolute paths (``file:///old/place/mlruns/...``): after ``mv`` the models
+    were not found, and a copy wrote its models into the original's folder. The old place is
+    read off the locations themselves (the part before ``/mlruns``), so stores made by any
+    release are repaired. Returns the number of locations rewritten.
+    """
+    import sqlite3
+
+    new = str(store)
+    changed = 0
+    with closing(sqlite3.connect(store / "mlflow.db", timeout=30)) as db, db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for table, column in _LOCATIONS:
+            if table not in tables:
+                continue
+            rows = db.execute(f"SELECT rowid, {column} FROM {table} WHERE {column} LIKE '%/mlruns%'")
+            for rowid, value in rows.fetchall():
+                moved = _moved(value, new)
+                if moved != value:
+                    db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (moved, rowid))
+                    changed += 1
+    return changed
+
+
+def _moved(location: str, store: str) -> str:
+    """``location`` with its ``.../mlruns`` prefix replaced by ``store``, if it is a local path."""
+    scheme = "file://" if location.startswith("file://") else ""
+    path = location.removeprefix(scheme)
+    if not path.startswith("/"):
+        return location  # s3://, models:/, a server's mlflow-artifacts:/: not ours to move
+    at = path.rfind("/mlruns/") if "/mlruns/" in path else (
+        len(path) - len("/mlruns") if path.endswith("/mlruns") else -1)
+    if at < 0 or path[: at + len("/mlruns")] == store:
+        return location
+    return f"{scheme}{store}{path[at + len('/mlruns'):]}"
 
 
 def setup_mlflow(root: Path, experiment: str) -> str:
