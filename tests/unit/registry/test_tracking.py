@@ -56,4 +56,4 @@ def test_a_moved_project_finds_its_models_and_a_copy_writes_into_itself(tmp_path
         mlflow.log_text("new", "model/weights.txt")
     assert (copy / "mlruns").is_dir()
     assert str(copy) in MlflowClient().get_run(second.info.run_id).info.artifact_uri
-    assert not any("new" == p.read_text() for p in moved.rglob("weights.txt"))
+    assert not any(p.read_text() == "new" for p in moved.rglob("weights.txt"))
