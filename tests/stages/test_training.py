@@ -155,12 +155,23 @@ def test_a_killed_training_resumes_to_the_same_result(project, tmp_path, monkeyp
     assert steps == set(range(1, epochs + 1))
 
 
+def _finished(checkpoint: Path) -> bool:
+    from vidops.fileio import digest_bytes
+
+    digest = checkpoint.with_name("last.pt.b2")
+    try:
+        return digest.read_text().strip() == digest_bytes(checkpoint.read_bytes())
+    except OSError:
+        return False
+
+
 def _wait_for_checkpoint(folder: Path, process: subprocess.Popen, min_epoch: int) -> list[Path]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         assert process.poll() is None, "training ended before it could be killed"
         found = list(folder.glob("*/last.pt"))
-        if found and torch.load(found[0], weights_only=True)["epoch"] >= min_epoch:
+        # A finished checkpoint has its digest beside it (written after it).
+        if found and _finished(found[0]) and torch.load(found[0], weights_only=True)["epoch"] >= min_epoch:
             return found
         time.sleep(0.05)
     raise AssertionError(f"no checkpoint of epoch {min_epoch} in {folder} after 300 s")

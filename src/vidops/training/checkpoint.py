@@ -4,14 +4,16 @@ A checkpoint lives under ``train.checkpoint_dir/<key>/``, where the key hashes e
 the result depends on (model, train and frame params, the pretrained file, the train and
 val clips with their labels): a run resumes only the training it would have repeated.
 DVC deletes a stage's outputs before running it, so the folder is deliberately not one.
-Writes are atomic (temporary file, then rename): a kill during a save leaves the previous
-epoch's checkpoint intact.
+Writes are atomic (temporary file, then rename), and a digest of the checkpoint is written
+after it: a checkpoint whose bytes differ from its digest (or that has none) is not
+resumed from; training starts over with a warning naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import shutil
@@ -22,7 +24,7 @@ import torch
 
 from vidops.config import ExtractConfig, ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
-from vidops.fileio import atomic_write, atomic_write_json, sha256_file
+from vidops.fileio import atomic_write, atomic_write_json, digest_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,32 @@ class Checkpoints:
     def last(self) -> Path:
         return self.dir / "last.pt"
 
+    @property
+    def digest(self) -> Path:
+        return self.dir / "last.pt.b2"
+
     def load(self) -> dict[str, Any] | None:
+        """The last epoch's state, if it is the file that was written; else None (start over)."""
         if not self.last.is_file():
             return None
+        data = self.last.read_bytes()
+        recorded = self.digest.read_text().strip() if self.digest.is_file() else ""
+        if recorded != digest_bytes(data):
+            log.warning("%s: %s; training starts over", self.last,
+                        "no digest beside it (not finished)" if not recorded
+                        else "its bytes differ from the digest written with it")
+            return None
         # weights_only: tensors and plain containers (optimizer and scheduler state are).
-        return torch.load(self.last, map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
     def save(self, state: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.last, lambda handle: torch.save(state, handle))
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        data = buffer.getvalue()
+        self.digest.unlink(missing_ok=True)  # no digest while last.pt is being replaced
+        atomic_write(self.last, lambda handle: handle.write(data))
+        atomic_write(self.digest, lambda handle: handle.write(digest_bytes(data).encode()))
 
     def read_json(self, name: str) -> Any | None:
         path = self.dir / name
