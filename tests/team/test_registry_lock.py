@@ -72,3 +72,40 @@ def test_the_same_race_without_the_lock_is_inconsistent(stack, monkeypatch):
     monkeypatch.delenv("VIDOPS_REGISTRY_LOCK_URL", raising=False)
     problems = _race(stack.mlflow, "lock-test-unlocked", {})
     assert problems, "four unserialised registrations should have interleaved"
+
+
+KILLED_MOVE = """
+import os, signal, sys
+from mlflow import MlflowClient
+from vidops.registry.champion import move_champion
+client = MlflowClient(sys.argv[1], sys.argv[1])
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # between the champion record and the alias move
+client.set_registered_model_alias = die
+move_champion(client, sys.argv[2], "2", "promote", "killed half-way")
+"""
+
+
+def test_kill_9_in_a_champion_move_on_postgresql_leaves_alias_and_history_agreeing(stack):
+    """#22 on the team store: a real process killed -9 inside a move, then 30 long-reason
+    moves (the history once hit PostgreSQL's 5,000-character tag column after ~18)."""
+    import subprocess
+    import sys
+
+    from mlflow import MlflowClient
+
+    from vidops.registry.champion import current_champion, history, move_champion, rollback
+
+    name = "lock-test-kill"
+    _register(stack.mlflow, name)
+    client = MlflowClient(stack.mlflow, stack.mlflow)
+    move_champion(client, name, "1", "gate", "first")
+    killed = subprocess.run([sys.executable, "-c", KILLED_MOVE, stack.mlflow, name],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert current_champion(client, name) == "1"
+    assert [e.version for e in history(client, name)] == ["1"]
+    for i in range(30):
+        move_champion(client, name, "1234"[i % 4], "promote", "r" * 3000)
+    assert len(history(client, name)) == 31 and current_champion(client, name) == "3"
+    assert rollback(client, name, "back").version == "2"
