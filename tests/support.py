@@ -219,3 +219,17 @@ def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = Non
         time.sleep(0.5)  # re-scoring takes time; without the lock others would move meanwhile
         if own > best:
             move_champion(client, name, version, "gate", f"{own} beats v{champion}")
+
+
+# A process that is killed -9 inside move_champion, between the champion record and the
+# alias move (argv: tracking URI, registered model name); the fault tests run it.
+KILLED_MOVE = """
+import os, signal, sys
+from mlflow import MlflowClient
+from vidops.registry.champion import move_champion
+client = MlflowClient(sys.argv[1], sys.argv[1])
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # between the champion record and the alias move
+client.set_registered_model_alias = die
+move_champion(client, sys.argv[2], "2", "promote", "killed half-way")
+"""

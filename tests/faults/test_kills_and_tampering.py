@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from support import TINY_PARAMS, copy_project, wait_until
+from support import KILLED_MOVE, TINY_PARAMS, copy_project, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -101,20 +101,6 @@ def test_a_second_vidops_run_is_refused_at_once(project):
     assert took < 20  # no Prefect server was started first (that alone took ~30 s)
 
 
-KILLED_MOVE = """
-import os, signal, sys
-import mlflow
-from mlflow import MlflowClient
-from vidops.registry.champion import move_champion
-mlflow.set_tracking_uri(sys.argv[1])
-client = MlflowClient()
-real = client.set_registered_model_alias
-def die(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)  # between the champion record and the alias move
-client.set_registered_model_alias = die
-move_champion(client, "vidops-classifier", "2", "promote", "killed half-way")
-"""
-
 
 def test_kill_9_in_a_champion_move_leaves_alias_and_history_agreeing(tmp_path):
     """A real process killed -9 inside move_champion, on a real SQLite registry."""
@@ -129,8 +115,8 @@ def test_kill_9_in_a_champion_move_leaves_alias_and_history_agreeing(tmp_path):
     for _ in range(2):
         client.create_model_version("vidops-classifier", str(tmp_path / "m"))
     move_champion(client, "vidops-classifier", "1", "gate", "first")
-    killed = subprocess.run([sys.executable, "-c", KILLED_MOVE, uri], capture_output=True,
-                            text=True, timeout=300)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MOVE, uri, "vidops-classifier"],
+                            capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL
     assert current_champion(client, "vidops-classifier") == "1"
     assert [e.version for e in history(client, "vidops-classifier")] == ["1"]

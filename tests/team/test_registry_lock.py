@@ -14,7 +14,7 @@ import multiprocessing
 
 import pytest
 
-from support import gate_worker
+from support import KILLED_MOVE, gate_worker
 
 pytestmark = pytest.mark.slow
 F1S = ("0.5", "0.9", "0.7", "0.8")
@@ -73,17 +73,6 @@ def test_the_same_race_without_the_lock_is_inconsistent(stack, monkeypatch):
     problems = _race(stack.mlflow, "lock-test-unlocked", {})
     assert problems, "four unserialised registrations should have interleaved"
 
-
-KILLED_MOVE = """
-import os, signal, sys
-from mlflow import MlflowClient
-from vidops.registry.champion import move_champion
-client = MlflowClient(sys.argv[1], sys.argv[1])
-def die(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)  # between the champion record and the alias move
-client.set_registered_model_alias = die
-move_champion(client, sys.argv[2], "2", "promote", "killed half-way")
-"""
 
 
 def test_kill_9_in_a_champion_move_on_postgresql_leaves_alias_and_history_agreeing(stack):
