@@ -229,7 +229,7 @@ class RegisterConfig:
 
     def __post_init__(self) -> None:
         # A macro F1 bar above 1 could never be met: nothing would ever be promoted.
-        _check_range("register", self, min_f1=(0.0, 1.0), min_delta=(0.0, 1.0),
+        _check_range("register", self, min_f1=(0.0, 1.0), min_delta=(-1.0, 1.0),
                      max_class_drop=(0.0, 1.0))
 
 
