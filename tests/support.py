@@ -216,7 +216,10 @@ def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = Non
     with registry_lock(uri, name):
         champion = current_champion(client, name)
         best = float(client.get_model_version(name, champion).tags["macro_f1"]) if champion else -1
-        time.sleep(0.5)  # re-scoring takes time; without the lock others would move meanwhile
+        # Re-scoring takes time; without the lock the others read the same champion meanwhile
+        # (2 s: on a loaded machine the four reads through one MLflow server worker spread
+        # over more than 0.5 s, and the unlocked race then sometimes ran one after another).
+        time.sleep(2.0)
         if own > best:
             move_champion(client, name, version, "gate", f"{own} beats v{champion}")
 
