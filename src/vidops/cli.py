@@ -318,11 +318,13 @@ def history(params: ParamsOpt = Path("params.yaml")) -> None:
     with _known_errors():
         client, name, _ = _registry(params)
         events = champion_history(client, name)
-    for e in events:
-        typer.echo(f"{e.at}  v{e.version:<4} <- v{e.previous or '-':<4} {e.action:8s} {e.user}: "
-                   f"{e.reason}")
     if not events:
         typer.echo(f"{name}: no champion yet")
+        return
+    typer.echo(f"{'when (UTC)':20s}  {'champion':8s}  {'replaced':8s}  {'how':8s}  {'who':10s}  why")
+    for e in events:
+        typer.echo(f"{e.at:20s}  {'v' + e.version:8s}  {'v' + e.previous if e.previous else '-':8s}  "
+                   f"{e.action:8s}  {e.user:10s}  {e.reason}")
 
 
 @app.command()
@@ -433,11 +435,17 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.
 
     with _known_errors():
         model_name = model_name or _model_name(params)
-    mlflow.set_tracking_uri(tracking_uri(Path(".")))
+    uri = tracking_uri(Path("."))
+    mlflow.set_tracking_uri(uri)
+    typer.echo(f"serving models:/{model_name}@{alias} from {uri} on http://{host}:{port} "
+               f"(POST /invocations, GET /ping, GET /version; alias checked every {poll_s:g} s)")
     try:
         run_server(model_name, alias, host, port, poll_s)
     except (MlflowException, ValueError) as err:
-        typer.secho(f"error: cannot serve {model_name}@{alias}: {err}", err=True, fg="red")
+        typer.secho(f"error: cannot serve {model_name}@{alias} from {uri}: {err}\n"
+                    f"  run the pipeline first (`vidops run` or `dvc repro`), or point "
+                    f"MLFLOW_TRACKING_URI at the tracking server that holds the model",
+                    err=True, fg="red")
         raise typer.Exit(1) from None
 
 

@@ -76,3 +76,25 @@ def test_serve_outside_a_project_serves_the_default_model_name(runner, tmp_path,
     monkeypatch.setattr(server, "serve", lambda name, *args: asked.append(name))
     assert runner.invoke(cli.app, ["serve"]).exit_code == 0
     assert asked == ["vidops-classifier"]
+
+
+def test_history_has_a_header_and_plain_columns(runner, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from vidops.registry.champion import move_champion
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    (tmp_path / "params.yaml").write_text("{}\n")
+    client = MlflowClient(uri, uri)
+    client.create_registered_model("vidops-classifier")
+    (tmp_path / "m").mkdir()
+    for _ in range(2):
+        client.create_model_version("vidops-classifier", str(tmp_path / "m"))
+    move_champion(client, "vidops-classifier", "1", "gate", "first")
+    move_champion(client, "vidops-classifier", "2", "promote", "better")
+    lines = runner.invoke(cli.app, ["history"]).output.splitlines()
+    assert lines[0].split()[:2] == ["when", "(UTC)"] and "replaced" in lines[0]
+    assert lines[1].split()[1:4] == ["v1", "-", "gate"]
+    assert lines[2].split()[1:4] == ["v2", "v1", "promote"]

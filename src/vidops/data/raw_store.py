@@ -60,6 +60,10 @@ def find_candidates(source: Path, extensions: tuple[str, ...], group_column: str
             ignored.append(f"{path}: extension {path.suffix!r} is not a video extension")
         else:
             found.append(Candidate(path, check_label(rel.parts[0], str(path.parent)), ""))
+    if not found and ignored:
+        raise DataError(f"{source}: no clip to import ({len(ignored)} file(s) found, none in a "
+                        f"class folder): put clips in {source}/<label>/<clip>, or list them in "
+                        f"{source}/labels.csv with columns file,label[,group]")
     return found, ignored
 
 

@@ -97,3 +97,13 @@ def test_a_symbolic_link_out_of_the_source_folder_is_refused(tmp_path):
     assert len(result.copied) == 1 and len(result.duplicates) == 1  # inside.mp4 and its alias
     assert any("y.mp4" in line and "outside" in line for line in result.ignored)
     assert not any(p.read_bytes() == b"not yours" for p in (tmp_path / "raw").rglob("*.mp4"))
+
+
+def test_a_flat_folder_fails_naming_the_two_layouts(tmp_path):
+    """#24: three 'not inside a class folder' lines, then 'imported 0 new clips' and exit 0."""
+    from vidops.errors import DataError
+
+    _tree(tmp_path / "flat", {"a.mp4": b"1", "b.mp4": b"2"})
+    with pytest.raises(DataError, match="labels.csv") as err:
+        import_clips(tmp_path / "flat", tmp_path / "raw", EXT, dvc_root=None)
+    assert "<label>/<clip>" in str(err.value) and not (tmp_path / "raw").exists()
