@@ -104,6 +104,6 @@ def test_a_flat_folder_fails_naming_the_two_layouts(tmp_path):
     from vidops.errors import DataError
 
     _tree(tmp_path / "flat", {"a.mp4": b"1", "b.mp4": b"2"})
-    with pytest.raises(DataError, match="labels.csv") as err:
+    with pytest.raises(DataError, match=r"labels\.csv") as err:
         import_clips(tmp_path / "flat", tmp_path / "raw", EXT, dvc_root=None)
     assert "<label>/<clip>" in str(err.value) and not (tmp_path / "raw").exists()
