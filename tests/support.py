@@ -236,3 +236,17 @@ def die(*args, **kwargs):
 client.set_registered_model_alias = die
 move_champion(client, sys.argv[2], "2", "promote", "killed half-way")
 """
+
+
+def sqlite_registry(folder: Path, versions: int = 2, name: str = "vidops-classifier"):
+    """A real MLflow SQLite registry in ``folder`` with ``versions`` versions of ``name``;
+    returns (client, tracking URI)."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    client.create_registered_model(name)
+    (folder / "m").mkdir()
+    for _ in range(versions):
+        client.create_model_version(name, str(folder / "m"))
+    return client, uri

@@ -40,11 +40,6 @@ class Architecture:
     has_weights: bool = True  # model.pretrained_weights has something to load
     uses_views: bool = True  # trains on the DataLoader's clips: train_views and augment apply
 
-    @property
-    def neural(self) -> bool:
-        """Trained by the epoch loop (as opposed to a head fitted on per-clip features)."""
-        return self.family in ("frames2d", "video3d", "tsn")
-
     def normalisation(self) -> dict:
         """What ``model.json`` records about the input scaling this architecture uses."""
         if self.family == "frames2d":
@@ -77,11 +72,3 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
     Architecture("appearance_tsn", "tsn", backbone=True),
 )}
 NEURAL_3D = tuple(a.name for a in ARCHITECTURES.values() if a.family == "video3d")
-
-
-def architecture(name: str) -> Architecture:
-    """The row of ``name``; a ``KeyError`` names the known ones."""
-    try:
-        return ARCHITECTURES[name]
-    except KeyError:
-        raise KeyError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}") from None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from support import KILLED_MOVE, TINY_PARAMS, copy_project, wait_until
+from support import KILLED_MOVE, TINY_PARAMS, copy_project, sqlite_registry, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -104,16 +104,9 @@ def test_a_second_vidops_run_is_refused_at_once(project):
 
 def test_kill_9_in_a_champion_move_leaves_alias_and_history_agreeing(tmp_path):
     """A real process killed -9 inside move_champion, on a real SQLite registry."""
-    from mlflow import MlflowClient
-
     from vidops.registry.champion import current_champion, history, move_champion
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri, uri)
-    client.create_registered_model("vidops-classifier")
-    (tmp_path / "m").mkdir()
-    for _ in range(2):
-        client.create_model_version("vidops-classifier", str(tmp_path / "m"))
+    client, uri = sqlite_registry(tmp_path)
     move_champion(client, "vidops-classifier", "1", "gate", "first")
     killed = subprocess.run([sys.executable, "-c", KILLED_MOVE, uri, "vidops-classifier"],
                             capture_output=True, text=True, timeout=300)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from support import sqlite_registry
 from vidops import cli
 from vidops.stages import ingest
 
@@ -79,19 +80,12 @@ def test_serve_outside_a_project_serves_the_default_model_name(runner, tmp_path,
 
 
 def test_history_has_a_header_and_plain_columns(runner, tmp_path, monkeypatch):
-    from mlflow import MlflowClient
-
     from vidops.registry.champion import move_champion
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client, uri = sqlite_registry(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     (tmp_path / "params.yaml").write_text("{}\n")
-    client = MlflowClient(uri, uri)
-    client.create_registered_model("vidops-classifier")
-    (tmp_path / "m").mkdir()
-    for _ in range(2):
-        client.create_model_version("vidops-classifier", str(tmp_path / "m"))
     move_champion(client, "vidops-classifier", "1", "gate", "first")
     move_champion(client, "vidops-classifier", "2", "promote", "better")
     lines = runner.invoke(cli.app, ["history"]).output.splitlines()

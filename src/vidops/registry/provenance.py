@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -37,6 +38,7 @@ def params_hash(root: Path) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+@cache  # the package does not change under a running process
 def code_digest() -> str:
     """sha256 over the vidops package's Python files: the code, even when the commit is dirty."""
     package = Path(__file__).resolve().parents[1]

@@ -43,7 +43,14 @@ def relocate_store(store: Path) -> int:
     new = str(store)
     changed = 0
     with closing(sqlite3.connect(store / "mlflow.db", timeout=30)) as db, db:
+        # Every command calls this: look at the few experiments first, and only when one of
+        # them points elsewhere walk the (possibly large) runs and versions tables.
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "experiments" not in tables:
+            return 0  # not initialised yet
+        experiments = db.execute("SELECT artifact_location FROM experiments").fetchall()
+        if all(_moved(location, new) == location for (location,) in experiments):
+            return 0
         for table, column in _LOCATIONS:
             if table not in tables:
                 continue

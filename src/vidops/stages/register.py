@@ -74,7 +74,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
-    twin = _twin_of_champion(client, cfg.model_name, provenance_tags(root))
+    provenance = provenance_tags(root)
+    twin = _twin_of_champion(client, cfg.model_name, provenance)
     if twin is not None:
         # Retrained from exactly what made the champion (`dvc repro -f`, a reverted param):
         # another version would be a duplicate that the gate could promote over itself.
@@ -110,7 +111,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
                        "(register.promote_experiments is false)")
         if promote:
             move_champion(client, cfg.model_name, version, "gate", reason)
-    tags = {**provenance_tags(root), "run_id": run_id, "macro_f1": f"{candidate_f1:.6f}",
+    tags = {**provenance, "run_id": run_id, "macro_f1": f"{candidate_f1:.6f}",
             "gate": "promoted" if promote else "passed, not moved" if decision.promote else "rejected",
             "gate_reason": reason, "dvc_experiment": experiment or "",
             "champion_before": champion or "", "champion_before_f1":
