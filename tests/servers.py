@@ -136,3 +136,57 @@ def _alive(proc: subprocess.Popen, log: Path) -> bool:
     if proc.poll() is not None:
         raise AssertionError(f"server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
     return True
+
+
+@dataclass
+class DaskCluster:
+    address: str
+    scheduler: subprocess.Popen
+    workers: list[subprocess.Popen]
+    folder: Path
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL a `dask worker` (its nanny and worker process): a machine lost."""
+        import signal
+
+        os.killpg(self.workers[index].pid, signal.SIGKILL)
+        self.workers[index].wait(timeout=30)
+
+
+@contextmanager
+def dask_cluster(folder: Path, workers: int = 2, env: dict[str, str] | None = None
+                 ) -> Iterator[DaskCluster]:
+    """`dask scheduler` and ``workers`` `dask worker` processes on 127.0.0.1, each worker in
+    its own working directory (it sees the clips only by their absolute paths)."""
+    from distributed import Client
+
+    # The workers import the tests' own per-clip functions (support.py) as a user's plugin
+    # module would be: from the path they are given, not from their working directory.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), **(env or {})}
+    env.pop("VIDOPS_DASK_ADDRESS", None)
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, cmd: list[str]) -> subprocess.Popen:
+        cwd = folder / name
+        cwd.mkdir(exist_ok=True)
+        with (folder / f"{name}.log").open("w") as out:
+            proc = subprocess.Popen([str(BIN / "dask"), *cmd], cwd=cwd, env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    try:
+        scheduler = start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                        "--dashboard-address", "127.0.0.1:0", "--no-show"])
+        started = [start(f"worker{i}", ["worker", address, "--nthreads", "1", "--nworkers", "1",
+                                        "--no-dashboard", "--local-directory", str(folder / f"w{i}")])
+                   for i in range(workers)]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield DaskCluster(address, scheduler, started, folder)
+    finally:
+        for proc in reversed(procs):
+            stop_group(proc)

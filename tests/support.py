@@ -181,15 +181,26 @@ def stop_group(process: subprocess.Popen | None) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def extract_or_crash(cfg, path, cid, frames_dir):
+def extract_or_crash(shared, cfg, path, source, cid):
     """Like extract's per-clip work, but kills its process on files named crash*: a segfault."""
     import os
+    from pathlib import Path
 
     from vidops.data.extraction import _extract_one
 
-    if path.name.startswith("crash"):
+    if Path(source).name.startswith("crash"):
         os._exit(139)
-    return _extract_one(cfg, path, cid, frames_dir)
+    return _extract_one(shared, cfg, path, source, cid)
+
+
+def slow_extract(shared, cfg, path, source, cid):
+    """The real per-clip work, a quarter of a second slower: time to kill a worker mid-run."""
+    import time
+
+    from vidops.data.extraction import _extract_one
+
+    time.sleep(0.25)
+    return _extract_one(shared, cfg, path, source, cid)
 
 
 def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = None) -> None:

@@ -137,7 +137,9 @@ def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifes
         result = run_extract(cfg, manifest, frames)
     typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
                f"{len(result.failed)} failed, {result.removed} stale files removed "
-               f"({result.workers} worker{'s' if result.workers != 1 else ''})")
+               f"(on {result.executor})")
+    if len(result.decoded_by) > 1:
+        typer.echo("  decoded by: " + ", ".join(f"{w} {n}" for w, n in result.decoded_by.items()))
     if result.rejected:
         typer.secho(f"  {result.rejected} stored frame files failed their check (see the warnings) "
                     "and were decoded again", err=True, fg="yellow")

@@ -256,6 +256,7 @@ def test_a_decoder_crash_costs_one_clip_not_the_stage(tmp_path, source):
     from types import SimpleNamespace
 
     from support import extract_or_crash
+    from vidops.compute.executor import LocalPool
     from vidops.data.extraction import _decode_all
 
     files = sorted(source.glob("*/*.mp4"))[:6]
@@ -264,8 +265,8 @@ def test_a_decoder_crash_costs_one_clip_not_the_stage(tmp_path, source):
     todo = [SimpleNamespace(clip_id=f"c{i}", path=str(p)) for i, p in enumerate([*files, crash])]
     frames = tmp_path / "frames"
     frames.mkdir()
-    rows = list(_decode_all(FRAMES, todo, frames, workers=2, progress=False,
-                            work=extract_or_crash))
+    rows = [row for row, _ in _decode_all(FRAMES, todo, frames, LocalPool(2), progress=False,
+                                          work=extract_or_crash)]
     assert sorted(r.clip_id for r in rows) == sorted(c.clip_id for c in todo)  # nothing lost
     (crashed,) = [r for r in rows if r.decode_error]
     assert crashed.path.endswith("crash.mp4") and "crashed its process" in crashed.decode_error

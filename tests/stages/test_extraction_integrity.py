@@ -68,11 +68,11 @@ def test_a_kill_during_a_re_extraction_never_leaves_mixed_frames(extracted, fram
     written = []
     real = extraction._extract_one
 
-    def killed_after_two(cfg, path, cid, out):
+    def killed_after_two(shared, cfg, path, source, cid):
         if len(written) == 2:
             raise KeyboardInterrupt  # the kill
         written.append(cid)
-        return real(cfg, path, cid, out)
+        return real(shared, cfg, path, source, cid)
 
     monkeypatch.setattr(extraction, "_extract_one", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
@@ -84,6 +84,38 @@ def test_a_kill_during_a_re_extraction_never_leaves_mixed_frames(extracted, fram
     assert result.decoded == 24
     assert same_as_reference(extracted, frames)
     assert json.loads((frames / extraction.FINGERPRINT).read_text())["num_frames"] == 6
+
+
+def test_an_interrupted_extraction_resumes_where_it_stopped(extracted, frames, monkeypatch):
+    """New frame parameters, interrupted after five clips: the next run decodes the other 19."""
+    written = []
+    real = extraction._extract_one
+
+    def interrupted_after_five(shared, cfg, path, source, cid):
+        if len(written) == 5:
+            raise KeyboardInterrupt  # Ctrl-C, or the Dask client lost
+        written.append(cid)
+        return real(shared, cfg, path, source, cid)
+
+    fewer = dataclasses.replace(FRAMES, num_frames=3)
+    monkeypatch.setattr(extraction, "_extract_one", interrupted_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        run_extract(fewer, extracted / "manifest.csv", frames, progress=False)
+    monkeypatch.setattr(extraction, "_extract_one", real)
+    assert (frames / extraction.JOURNAL).is_file()
+    # The last journal line torn by a kill costs that clip only.
+    journal = (frames / extraction.JOURNAL).read_text()
+    (frames / extraction.JOURNAL).write_text(journal + '{"clip_id": "torn')
+    result = run_extract(fewer, extracted / "manifest.csv", frames, progress=False)
+    assert (result.decoded, result.reused) == (19, 5)
+    assert not (frames / extraction.JOURNAL).exists()  # folded into index.csv
+    rows = read_frame_index(frames / "index.csv")
+    assert len(rows) == 24 and all(r.frames_file for r in rows)
+    fresh = frames.parent / "fresh"
+    run_extract(fewer, extracted / "manifest.csv", fresh, progress=False)
+    assert (fresh / "index.csv").read_bytes() == (frames / "index.csv").read_bytes()
+    for row in rows:
+        assert (fresh / row.frames_file).read_bytes() == (frames / row.frames_file).read_bytes()
 
 
 def test_an_index_from_an_older_release_is_read_and_its_frames_checked(extracted, frames):

@@ -5,10 +5,17 @@ frame parameters, so a clip already extracted with the same parameters is not de
 again, and adding k clips to N decodes k. A clip that fails to decode gets an index row
 with the reason and no frames; it never stops the stage.
 
-Parallel: clips are decoded by a bounded pool of ``extract.workers`` processes (spawned,
-each recycled after a few hundred clips so a leaking decoder cannot grow without bound);
-a worker returns only the index row, the frames go straight to disk, so the parent's
-memory does not grow with the number of clips.
+Parallel: clips are decoded through the per-clip executor (compute/executor.py): a pool
+of ``extract.workers`` processes on this machine, or the Dask cluster Dask is configured
+for. Workers only decode: they send back the index row and the .npy bytes, and this
+process writes them atomically, so the frames are the same bytes wherever they were
+decoded and a worker killed mid-clip leaves nothing behind.
+
+Resumable: every clip written is also appended to ``index.journal`` (one JSON row per
+line, under the fingerprint of the frame parameters). A run interrupted after k of N
+clips (Ctrl-C, a kill, a lost Dask client) leaves the journal; the next run checks those
+k frame files like any other and decodes only the N - k left. A finished run folds the
+journal into index.csv and removes it.
 """
 
 from __future__ import annotations
@@ -18,16 +25,17 @@ import hashlib
 import io
 import json
 import logging
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from vidops.compute.executor import Executor, open_executor
+from vidops.compute.tasks import Done, Task
 from vidops.config import ExtractConfig
 from vidops.data.records import FrameRecord, read_frame_index, read_manifest, views_file, write_records
 from vidops.fileio import atomic_write, atomic_write_json, digest_bytes, digest_file
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 
 INDEX = "index.csv"
 FINGERPRINT = "params.json"
+JOURNAL = "index.journal"
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,11 @@ class ExtractResult:
     reused: int  # clips whose frames were already there with the same parameters
     failed: list[str]  # "path: reason" of every clip that did not decode
     removed: int  # frame files of clips no longer in the manifest
-    workers: int = 1  # processes that decoded
+    workers: int = 1  # processes (or Dask workers) that decoded
     short: int = 0  # clips with fewer frames than the sampler needs (extract.short_clip applied)
     rejected: int = 0  # clips whose stored frames failed their check and were decoded again
+    executor: str = "this process"  # where the clips were decoded
+    decoded_by: dict[str, int] = field(default_factory=dict)  # worker -> clips it decoded
 
 
 def fingerprint(cfg: ExtractConfig) -> str:
@@ -73,13 +84,22 @@ def extract_frames(cfg: ExtractConfig, manifest_path: Path, frames_dir: Path,
         else:
             todo.append(clip)
     reused = len(rows)
-    workers = min(worker_count(cfg), len(todo)) or 1
-    failed = []
-    for row in _decode_all(cfg, todo, frames_dir, workers, progress):
-        if row.decode_error:
-            failed.append(f"{row.path}: {row.decode_error}")
-            log.warning("cannot decode %s: %s", row.path, row.decode_error)
-        rows[row.clip_id] = row
+    failed: list[str] = []
+    decoded_by: Counter[str] = Counter()
+    workers, where_run = 0, "nowhere (nothing to decode)"
+    if todo:  # a run with nothing new needs no pool and no cluster
+        with open_executor(min(worker_count(cfg), len(todo))) as executor, \
+                _Journal(frames_dir / JOURNAL, fingerprint(cfg)) as journal:
+            for row, where in _decode_all(cfg, todo, frames_dir, executor, progress):
+                if row.decode_error:
+                    failed.append(f"{row.path}: {row.decode_error}")
+                    log.warning("cannot decode %s: %s", row.path, row.decode_error)
+                rows[row.clip_id] = row
+                journal.add(row)
+                decoded_by[where] += 1
+            workers, where_run = executor.workers, executor.where
+        log.info("decoded %d clips on %s: %s", len(todo), where_run,
+                 ", ".join(f"{w} {n}" for w, n in sorted(decoded_by.items())))
     rows = {cid: rows[cid] for cid in clips}  # manifest order: index.csv does not depend on timing
     decoded = len(todo)
     keep = {r.frames_file for r in rows.values() if r.frames_file}
@@ -89,127 +109,178 @@ def extract_frames(cfg: ExtractConfig, manifest_path: Path, frames_dir: Path,
     write_records(frames_dir / INDEX, list(rows.values()), FrameRecord)
     atomic_write_json(frames_dir / FINGERPRINT, {"fingerprint": fingerprint(cfg),
                                                  **dataclasses.asdict(cfg)})
+    (frames_dir / JOURNAL).unlink(missing_ok=True)  # folded into index.csv
     needed = frames_needed(cfg)
     short = sum(1 for r in rows.values() if 0 < r.decoded_frames < needed)
     if short:
         log.info("%d clips have fewer than %d frames: extract.short_clip %s", short, needed,
                  cfg.short_clip)
-    return ExtractResult(len(clips), decoded, reused, failed, removed, workers, short, rejected)
+    return ExtractResult(len(clips), decoded, reused, failed, removed, workers, short, rejected,
+                         where_run, dict(sorted(decoded_by.items())))
 
 
 def worker_count(cfg: ExtractConfig) -> int:
     return cfg.workers if cfg.workers > 0 else min(8, os.cpu_count() or 1)
 
 
-def _decode_all(cfg: ExtractConfig, todo: list, frames_dir: Path, workers: int, progress: bool,
-                work=None):
-    """Index rows of ``todo`` as they finish, in this process or in a pool of ``workers``.
+@dataclass(frozen=True)
+class Decoded:
+    """What a worker sends back for one clip: its index row and its .npy files' bytes."""
 
-    A decoder that crashes its process (FFmpeg and OpenCV are C code) breaks the pool;
-    the clips it left are then decoded one at a time in a fresh one-worker pool, so the
-    clip that crashes it again gets an index row saying so and the rest are extracted.
-    ``work``: the per-clip function (tests pass one that crashes on purpose).
+    row: FrameRecord
+    frames: bytes = b""
+    views: bytes = b""
+
+
+def _decode_all(cfg: ExtractConfig, todo: list, frames_dir: Path, executor: Executor,
+                progress: bool, work: Callable[..., Decoded] | None = None
+                ) -> Iterator[tuple[FrameRecord, str]]:
+    """Index rows of ``todo`` (and the worker that decoded each) as they finish.
+
+    A clip whose decoder crashes every process it runs in (FFmpeg and OpenCV are C code)
+    gets a row saying so; the others are extracted. ``work``: the per-clip function
+    (tests pass one that crashes on purpose).
     """
     work = work or _extract_one
+    # Workers read the clip where this process sees it: an absolute path (the contract
+    # with a Dask cluster is a filesystem shared at the same path, compute/dask_cluster.py).
+    tasks = [Task(c.clip_id, (cfg, c.path, str(Path(c.path).resolve()), c.clip_id)) for c in todo]
+    paths = {c.clip_id: c.path for c in todo}
     bar = tqdm(total=len(todo), desc="extract", unit="clip", disable=not progress)
-    if workers <= 1:
-        for clip in todo:
-            yield work(cfg, Path(clip.path), clip.clip_id, frames_dir)
-            bar.update()
-        bar.close()
-        return
-    done: set[str] = set()
-    try:
-        with _pool(workers) as pool:
-            futures = {pool.submit(work, cfg, Path(c.path), c.clip_id, frames_dir): c for c in todo}
-            for future in as_completed(futures):
-                row = future.result()
-                done.add(row.clip_id)
-                yield row
-                bar.update()
-    except BrokenProcessPool:
-        left = [c for c in todo if c.clip_id not in done]
-        log.warning("a decoder crashed its worker process; decoding the %d clips left one at "
-                    "a time to find the one that does it", len(left))
-        for row in _isolated(cfg, left, frames_dir, work):
-            yield row
-            bar.update()
+    for done in executor.run(work, tasks):
+        yield _store(done, paths[done.key], frames_dir, executor), done.where
+        bar.update()
     bar.close()
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # spawn: the parent may hold threads (tqdm, MLflow) that fork would copy mid-state;
-    # recycling workers bounds what a leaking decoder can accumulate.
-    return ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=256,
-                               mp_context=multiprocessing.get_context("spawn"))
-
-
-def _isolated(cfg: ExtractConfig, clips: list, frames_dir: Path, work):
-    pool = None
-    for clip in clips:
-        pool = pool or _pool(1)
-        try:
-            yield pool.submit(work, cfg, Path(clip.path), clip.clip_id, frames_dir).result()
-        except BrokenProcessPool:
-            pool.shutdown(wait=False)
-            pool = None
-            yield _failed_row(clip.clip_id, Path(clip.path),
-                              "the decoder crashed its process on this file")
-    if pool is not None:
-        pool.shutdown()
+def _store(done: Done, path: str, frames_dir: Path, executor: Executor) -> FrameRecord:
+    """Write what a worker decoded, atomically; the row to index."""
+    if done.crashed:
+        return _failed_row(done.key, Path(path), f"the decoder crashed its process on this file "
+                                                 f"({done.crashed})")
+    decoded: Decoded = done.value
+    row = decoded.row
+    if row.decode_error and executor.remote and "cannot read" in row.decode_error:
+        # Only this failure depends on where it ran: say which worker could not see the file.
+        return dataclasses.replace(row, decode_error=f"{row.decode_error} (on worker {done.where})")
+    if decoded.views:
+        atomic_write(frames_dir / views_file(row.frames_file), lambda f: f.write(decoded.views))
+    if decoded.frames:
+        # A kill between write and rename leaves only a .tmp file, never a half-written .npy.
+        atomic_write(frames_dir / row.frames_file, lambda f: f.write(decoded.frames))
+    return row
 
 
 def _failed_row(cid: str, path: Path, reason: str) -> FrameRecord:
     return FrameRecord(cid, path.as_posix(), "", 0, 0, 0.0, 0, 0, 0.0, "", 0.0, 0.0, reason)
 
 
-def _extract_one(cfg: ExtractConfig, path: Path, cid: str, frames_dir: Path) -> FrameRecord:
+def _extract_one(_shared: None, cfg: ExtractConfig, path: str, source: str, cid: str) -> Decoded:
+    """Decode one clip (on whichever worker runs it): the row and the .npy bytes to write.
+
+    ``path``: as the manifest names it (what the row records); ``source``: where to read it.
+    """
+    if not os.access(source, os.R_OK):
+        why = "no such file" if not os.path.exists(source) else "permission denied"
+        return Decoded(_failed_row(cid, Path(path), f"cannot read {source} ({why})"))
     try:
         # The deterministic view, then the jittered training views, from one decode pass.
-        clip, *jittered = sample_views(path, cfg, [0.5, *jitter_offsets(cfg, cid, cfg.train_views)])
+        clip, *jittered = sample_views(Path(source), cfg,
+                                       [0.5, *jitter_offsets(cfg, cid, cfg.train_views)])
     except DecodeError as err:
-        return _failed_row(cid, path, err.reason)
+        return Decoded(_failed_row(cid, Path(path), err.reason))
     name = f"{cid}.npy"
-    views = (_save_atomic(frames_dir / views_file(name), np.stack([v.frames for v in jittered]))
-             if jittered else "")
-    frames = _save_atomic(frames_dir / name, clip.frames)
+    views = _npy_bytes(np.stack([v.frames for v in jittered])) if jittered else b""
+    frames = _npy_bytes(clip.frames)
     p = clip.probe
     intensity, motion = content_stats(clip.frames)
-    return FrameRecord(cid, path.as_posix(), name, p.decoded_frames, p.header_frames,
-                       round(p.fps, 4), p.width, p.height, round(p.duration_s, 4), p.codec,
-                       round(intensity, 5), round(motion, 5), "", frames, views)
+    row = FrameRecord(cid, Path(path).as_posix(), name, p.decoded_frames, p.header_frames,
+                      round(p.fps, 4), p.width, p.height, round(p.duration_s, 4), p.codec,
+                      round(intensity, 5), round(motion, 5), "", digest_bytes(frames),
+                      digest_bytes(views) if views else "")
+    return Decoded(row, frames, views)
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> str:
-    """Write ``array`` as .npy; returns the digest of the bytes written."""
+def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
-    data = buffer.getvalue()
-    # A kill between write and rename leaves only a .tmp file, never a half-written .npy.
-    atomic_write(path, lambda handle: handle.write(data))
-    return digest_bytes(data)
+    return buffer.getvalue()
+
+
+class _Journal:
+    """``index.journal``: the rows written so far in this run, so an interrupted run resumes."""
+
+    def __init__(self, path: Path, stamp: str) -> None:
+        self.path, self.stamp = path, stamp
+        self.handle = None
+
+    def __enter__(self) -> _Journal:
+        return self
+
+    def add(self, row: FrameRecord) -> None:
+        if self.handle is None:
+            fresh = not self.path.is_file() or _journal_stamp(self.path) != self.stamp
+            self.handle = self.path.open("w" if fresh else "a", encoding="utf-8")
+            if fresh:
+                self.handle.write(json.dumps({"fingerprint": self.stamp}) + "\n")
+        # One line per row, flushed: a kill loses at most the line being written.
+        self.handle.write(json.dumps(dataclasses.asdict(row)) + "\n")
+        self.handle.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _journal_stamp(path: Path) -> str:
+    with path.open(encoding="utf-8") as handle:
+        try:
+            return json.loads(handle.readline()).get("fingerprint", "")
+        except ValueError:
+            return ""
+
+
+def _journal_rows(path: Path, stamp: str) -> list[FrameRecord]:
+    """The rows an interrupted run journaled under the same frame parameters."""
+    if not path.is_file() or _journal_stamp(path) != stamp:
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        try:
+            rows.append(FrameRecord(**json.loads(line)))
+        except (ValueError, TypeError):
+            break  # the line a kill tore: everything after it is unknown
+    return rows
 
 
 def _reusable_rows(cfg: ExtractConfig, frames_dir: Path) -> tuple[dict[str, FrameRecord], int]:
-    """Index rows whose frame files are what the row says; and how many were not."""
+    """Rows (index.csv, then an interrupted run's journal) whose frame files are what the
+    row says; and how many were not."""
     stamp, index = frames_dir / FINGERPRINT, frames_dir / INDEX
-    if not (stamp.is_file() and index.is_file()):
-        return {}, 0
-    if json.loads(stamp.read_text()).get("fingerprint") != fingerprint(cfg):
-        log.info("frame parameters changed: re-extracting every clip")
-        # Forget the old parameters before any frame file is rewritten: a kill during the
-        # re-extraction must not leave old and new frames under a fingerprint that vouches
-        # for them all.
-        stamp.unlink()
-        return {}, 0
+    candidates: list[FrameRecord] = []
+    if stamp.is_file() and index.is_file():
+        if json.loads(stamp.read_text()).get("fingerprint") == fingerprint(cfg):
+            candidates = read_frame_index(index)
+        else:
+            log.info("frame parameters changed: re-extracting every clip")
+            # Forget the old parameters before any frame file is rewritten: a kill during
+            # the re-extraction must not leave old and new frames under a fingerprint that
+            # vouches for them all.
+            stamp.unlink()
+    journaled = _journal_rows(frames_dir / JOURNAL, fingerprint(cfg))
+    if journaled:
+        log.info("%s: resuming an interrupted run (%d clips already written)",
+                 frames_dir / JOURNAL, len(journaled))
     rows, rejected = {}, 0
-    for row in read_frame_index(index):
+    for row in [*candidates, *journaled]:  # a journaled row is newer than the index's
         if not row.frames_file:
+            rows.pop(row.clip_id, None)
             continue  # failed last time: tried again
         problem = reuse_problem(cfg, frames_dir, row)
         if problem:
             log.warning("%s: %s; decoding %s again", frames_dir / row.frames_file, problem, row.path)
             rejected += 1
+            rows.pop(row.clip_id, None)
             continue
         rows[row.clip_id] = row
     return rows, rejected

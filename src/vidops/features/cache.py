@@ -59,9 +59,16 @@ class FeatureCache:
     def get(self, clip_id: str, frames_file: Path,
             compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """The clip's features; computed from its frames (and stored) when missing."""
-        data = frames_file.read_bytes()
-        digest = hashlib.blake2b(data, digest_size=8).hexdigest()
-        path = self.dir / f"{clip_id}-{digest}.npy"
+        found = self.lookup(clip_id, frames_file)
+        if found is not None:
+            return found
+        features = compute(load_frames(frames_file))
+        self.put(clip_id, frames_file, features)
+        return np.asarray(features, dtype=np.float32)
+
+    def lookup(self, clip_id: str, frames_file: Path) -> np.ndarray | None:
+        """The stored features of the clip's current frames, if there are good ones."""
+        path = self._entry(clip_id, frames_file)
         if path.is_file():
             problem = _problem(path)
             if not problem:
@@ -69,10 +76,15 @@ class FeatureCache:
                 return np.load(path)
             log.warning("%s: %s; computing the features of clip %s again", path, problem, clip_id)
             self.counts.rejected += 1
-        features = np.asarray(compute(load_frames(frames_file, data)), dtype=np.float32)
-        self._write(path, features)
+        return None
+
+    def put(self, clip_id: str, frames_file: Path, features: np.ndarray) -> None:
+        self._write(self._entry(clip_id, frames_file), np.asarray(features, dtype=np.float32))
         self.counts.computed += 1
-        return features
+
+    def _entry(self, clip_id: str, frames_file: Path) -> Path:
+        digest = hashlib.blake2b(frames_file.read_bytes(), digest_size=8).hexdigest()
+        return self.dir / f"{clip_id}-{digest}.npy"
 
     def _write(self, path: Path, features: np.ndarray) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,8 @@ class FeatureStreams(nn.Module):
             digest.update(tensor.detach().cpu().numpy().tobytes())
         return {"stream": "appearance", "variant": self.embedder.variant,
                 "weights": digest.hexdigest()[:16], "backbone_frames": self.backbone_frames,
-                "version": 1}
+                # 2: computed with one torch thread, so the bytes do not depend on the machine
+                "version": 2}
 
     def clip_rows(self, clips: torch.Tensor) -> list[dict[str, np.ndarray]]:
         """``(B, T, H, W, 3)`` uint8 -> per clip, each stream's rows."""

