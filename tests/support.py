@@ -181,7 +181,7 @@ def stop_group(process: subprocess.Popen | None) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def extract_or_crash(shared, cfg, path, source, cid):
+def extract_or_crash(shared, cfg, path, source, cid, out=None):
     """Like extract's per-clip work, but kills its process on files named crash*: a segfault."""
     import os
     from pathlib import Path
@@ -190,17 +190,17 @@ def extract_or_crash(shared, cfg, path, source, cid):
 
     if Path(source).name.startswith("crash"):
         os._exit(139)
-    return _extract_one(shared, cfg, path, source, cid)
+    return _extract_one(shared, cfg, path, source, cid, out)
 
 
-def slow_extract(shared, cfg, path, source, cid):
+def slow_extract(shared, cfg, path, source, cid, out=None):
     """The real per-clip work, a quarter of a second slower: time to kill a worker mid-run."""
     import time
 
     from vidops.data.extraction import _extract_one
 
     time.sleep(0.25)
-    return _extract_one(shared, cfg, path, source, cid)
+    return _extract_one(shared, cfg, path, source, cid, out)
 
 
 def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = None) -> None:

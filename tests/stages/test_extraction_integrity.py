@@ -68,11 +68,11 @@ def test_a_kill_during_a_re_extraction_never_leaves_mixed_frames(extracted, fram
     written = []
     real = extraction._extract_one
 
-    def killed_after_two(shared, cfg, path, source, cid):
+    def killed_after_two(shared, cfg, path, source, cid, out=None):
         if len(written) == 2:
             raise KeyboardInterrupt  # the kill
         written.append(cid)
-        return real(shared, cfg, path, source, cid)
+        return real(shared, cfg, path, source, cid, out)
 
     monkeypatch.setattr(extraction, "_extract_one", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
@@ -91,11 +91,11 @@ def test_an_interrupted_extraction_resumes_where_it_stopped(extracted, frames, m
     written = []
     real = extraction._extract_one
 
-    def interrupted_after_five(shared, cfg, path, source, cid):
+    def interrupted_after_five(shared, cfg, path, source, cid, out=None):
         if len(written) == 5:
             raise KeyboardInterrupt  # Ctrl-C, or the Dask client lost
         written.append(cid)
-        return real(shared, cfg, path, source, cid)
+        return real(shared, cfg, path, source, cid, out)
 
     fewer = dataclasses.replace(FRAMES, num_frames=3)
     monkeypatch.setattr(extraction, "_extract_one", interrupted_after_five)

@@ -7,9 +7,10 @@ with the reason and no frames; it never stops the stage.
 
 Parallel: clips are decoded through the per-clip executor (compute/executor.py): a pool
 of ``extract.workers`` processes on this machine, or the Dask cluster Dask is configured
-for. Workers only decode: they send back the index row and the .npy bytes, and this
-process writes them atomically, so the frames are the same bytes wherever they were
-decoded and a worker killed mid-clip leaves nothing behind.
+for. A local process writes its clip's .npy files atomically and returns the index row;
+a Dask worker sends the row and the bytes back and this process writes them, so the
+artifacts folder need not be shared and a worker killed mid-clip leaves nothing behind.
+Either way the same code encodes the bytes: they are identical wherever they were decoded.
 
 Resumable: every clip written is also appended to ``index.journal`` (one JSON row per
 line, under the fingerprint of the frame parameters). A run interrupted after k of N
@@ -144,7 +145,11 @@ def _decode_all(cfg: ExtractConfig, todo: list, frames_dir: Path, executor: Exec
     work = work or _extract_one
     # Workers read the clip where this process sees it: an absolute path (the contract
     # with a Dask cluster is a filesystem shared at the same path, compute/dask_cluster.py).
-    tasks = [Task(c.clip_id, (cfg, c.path, str(Path(c.path).resolve()), c.clip_id)) for c in todo]
+    # Processes on this machine write the frames themselves (as fast as the release before
+    # the seam); a cluster's workers send the bytes back and this process writes them.
+    out = None if executor.remote else str(frames_dir)
+    tasks = [Task(c.clip_id, (cfg, c.path, str(Path(c.path).resolve()), c.clip_id, out))
+             for c in todo]
     paths = {c.clip_id: c.path for c in todo}
     bar = tqdm(total=len(todo), desc="extract", unit="clip", disable=not progress)
     for done in executor.run(work, tasks):
@@ -163,11 +168,7 @@ def _store(done: Done, path: str, frames_dir: Path, executor: Executor) -> Frame
     if row.decode_error and executor.remote and "cannot read" in row.decode_error:
         # Only this failure depends on where it ran: say which worker could not see the file.
         return dataclasses.replace(row, decode_error=f"{row.decode_error} (on worker {done.where})")
-    if decoded.views:
-        atomic_write(frames_dir / views_file(row.frames_file), lambda f: f.write(decoded.views))
-    if decoded.frames:
-        # A kill between write and rename leaves only a .tmp file, never a half-written .npy.
-        atomic_write(frames_dir / row.frames_file, lambda f: f.write(decoded.frames))
+    _write_frames(decoded, frames_dir)  # nothing to write when the worker wrote them
     return row
 
 
@@ -175,10 +176,12 @@ def _failed_row(cid: str, path: Path, reason: str) -> FrameRecord:
     return FrameRecord(cid, path.as_posix(), "", 0, 0, 0.0, 0, 0, 0.0, "", 0.0, 0.0, reason)
 
 
-def _extract_one(_shared: None, cfg: ExtractConfig, path: str, source: str, cid: str) -> Decoded:
+def _extract_one(_shared: None, cfg: ExtractConfig, path: str, source: str, cid: str,
+                 out: str | None = None) -> Decoded:
     """Decode one clip (on whichever worker runs it): the row and the .npy bytes to write.
 
-    ``path``: as the manifest names it (what the row records); ``source``: where to read it.
+    ``path``: as the manifest names it (what the row records); ``source``: where to read it;
+    ``out``: the frames folder when this worker writes the files itself (same machine).
     """
     if not os.access(source, os.R_OK):
         why = "no such file" if not os.path.exists(source) else "permission denied"
@@ -198,7 +201,20 @@ def _extract_one(_shared: None, cfg: ExtractConfig, path: str, source: str, cid:
                       round(p.fps, 4), p.width, p.height, round(p.duration_s, 4), p.codec,
                       round(intensity, 5), round(motion, 5), "", digest_bytes(frames),
                       digest_bytes(views) if views else "")
-    return Decoded(row, frames, views)
+    decoded = Decoded(row, frames, views)
+    if out is None:
+        return decoded
+    _write_frames(decoded, Path(out))
+    return Decoded(row)
+
+
+def _write_frames(decoded: Decoded, frames_dir: Path) -> None:
+    # A kill between write and rename leaves only a .tmp file, never a half-written .npy.
+    if decoded.views:
+        atomic_write(frames_dir / views_file(decoded.row.frames_file),
+                     lambda f: f.write(decoded.views))
+    if decoded.frames:
+        atomic_write(frames_dir / decoded.row.frames_file, lambda f: f.write(decoded.frames))
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

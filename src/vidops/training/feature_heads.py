@@ -23,6 +23,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,33 +62,34 @@ def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path |
               progress: bool = False) -> list[dict[str, np.ndarray]]:
     """Per clip, each stream's rows: from the cache where it has them, else computed
     through the per-clip executor (compute/executor.py) and stored."""
-    rows: dict[str, list[np.ndarray]] = {}
-    for stream in model.streams:
-        on_gpu = stream != "flow" and _features_on_gpu(model)
-        found: dict[int, np.ndarray] = {}
-        cache = None
-        if cache_root is not None:
+    on_gpu = any(s != "flow" for s in model.streams) and _features_on_gpu(model)
+    found: dict[str, dict[int, np.ndarray]] = {s: {} for s in model.streams}
+    caches: dict[str, FeatureCache] = {}
+    if cache_root is not None:
+        for stream in model.streams:
             # GPU kernels give other bytes than the CPU's: their rows are cached apart.
-            extractor = {**model.extractor(stream), **({"device": "cuda"} if on_gpu else {})}
-            cache = FeatureCache(cache_root, stream, extractor)
+            gpu = {"device": "cuda"} if on_gpu and stream != "flow" else {}
+            caches[stream] = FeatureCache(cache_root, stream, {**model.extractor(stream), **gpu})
             for i, clip in enumerate(clips):
-                hit = cache.lookup(clip.clip_id, clip.frames_file)
+                hit = caches[stream].lookup(clip.clip_id, clip.frames_file)
                 if hit is not None:
-                    found[i] = hit
-        missing = [i for i in range(len(clips)) if i not in found]
-        if missing:
-            found.update(_compute_rows(model, stream, [clips[i] for i in missing], missing,
-                                       cache, on_gpu, progress))
-        if cache is not None:
-            log.info("features %s: %d clips, %d computed, %d reused, %d failed their check (%s)",
-                     stream, len(clips), cache.counts.computed, cache.counts.reused,
-                     cache.counts.rejected, cache.dir)
-        rows[stream] = [found[i] for i in range(len(clips))]
-    return [{s: rows[s][i] for s in model.streams} for i in range(len(clips))]
+                    found[stream][i] = hit
+    wanted = {i: tuple(s for s in model.streams if i not in found[s]) for i in range(len(clips))}
+    wanted = {i: streams for i, streams in wanted.items() if streams}
+    if wanted:
+        for i, rows in _compute_rows(model, clips, wanted, caches, on_gpu, progress):
+            for stream, value in rows.items():
+                found[stream][i] = value
+    for stream, cache in caches.items():
+        log.info("features %s: %d clips, %d computed, %d reused, %d failed their check (%s)",
+                 stream, len(clips), cache.counts.computed, cache.counts.reused,
+                 cache.counts.rejected, cache.dir)
+    return [{s: found[s][i] for s in model.streams} for i in range(len(clips))]
 
 
-# Below this many clips, starting worker processes (each imports torch) costs more than it saves.
-_POOL_FROM = 32
+# Below this many clips, starting worker processes (each imports torch, about 3 s) costs
+# more than running them side by side saves.
+_POOL_FROM = 20
 
 
 def _features_on_gpu(model: FeatureStreams) -> bool:
@@ -99,41 +101,41 @@ def _features_on_gpu(model: FeatureStreams) -> bool:
     return _device(model).type == "cuda"
 
 
-def _compute_rows(model: FeatureStreams, stream: str, clips: list[UsableClip], slots: list[int],
-                  cache: FeatureCache | None, on_gpu: bool,
-                  progress: bool) -> dict[int, np.ndarray]:
-    """Rows of ``stream`` for ``clips``, computed where per-clip work runs; stored in ``cache``."""
-    local = 1 if on_gpu or len(clips) < _POOL_FROM else min(8, os.cpu_count() or 1)
-    out: dict[int, np.ndarray] = {}
-    by_slot = dict(zip(slots, clips, strict=True))
+def _compute_rows(model: FeatureStreams, clips: list[UsableClip],
+                  wanted: dict[int, tuple[str, ...]], caches: dict[str, FeatureCache],
+                  on_gpu: bool, progress: bool) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """The ``wanted`` streams of each clip, computed where per-clip work runs (one task per
+    clip, one executor for all streams); stored in ``caches``."""
+    local = 1 if on_gpu or len(wanted) < _POOL_FROM else min(8, os.cpu_count() or 1)
     computed_by: Counter[str] = Counter()
-    bar = tqdm(total=len(clips), desc=f"features {stream}", unit="clip", disable=not progress,
+    bar = tqdm(total=len(wanted), desc="features", unit="clip", disable=not progress,
                leave=False)
     with open_executor(local) as executor:
         # The frames travel with the task, read one window ahead of the results.
-        tasks = (Task(str(slot), (stream, clip.frames_file.read_bytes(), on_gpu))
-                 for slot, clip in zip(slots, clips, strict=True))
+        tasks = (Task(str(i), (streams, clips[i].frames_file.read_bytes(), on_gpu))
+                 for i, streams in wanted.items())
         shared = model if executor.workers == 1 and not executor.remote else _cpu_copy(model)
         for done in executor.run(stream_rows_task, tasks, shared=shared,
                                  resources={"GPU": 1} if on_gpu and executor.remote else None):
-            clip = by_slot[int(done.key)]
+            clip = clips[int(done.key)]
             if done.crashed:
-                raise DataError(f"{clip.frames_file}: computing its {stream} features "
-                                f"{done.crashed}; the clip cannot be used until that is fixed")
-            if cache is not None:
-                cache.put(clip.clip_id, clip.frames_file, done.value)
-            out[int(done.key)] = done.value
+                raise DataError(f"{clip.frames_file}: computing its features {done.crashed}; "
+                                "the clip cannot be used until that is fixed")
+            for stream, value in done.value.items():
+                if stream in caches:
+                    caches[stream].put(clip.clip_id, clip.frames_file, value)
             computed_by[done.where] += 1
             bar.update()
+            yield int(done.key), done.value
         where_run = executor.where
     bar.close()
-    log.info("features %s: %d clips computed on %s (%s)", stream, len(clips), where_run,
+    log.info("features of %d clips computed on %s (%s)", len(wanted), where_run,
              ", ".join(f"{w} {n}" for w, n in sorted(computed_by.items())))
-    return out
 
 
-def stream_rows_task(model: FeatureStreams, stream: str, data: bytes, on_gpu: bool) -> np.ndarray:
-    """One clip's rows of ``stream`` from its frames file's bytes (runs on any worker).
+def stream_rows_task(model: FeatureStreams, streams: tuple[str, ...], data: bytes,
+                     on_gpu: bool) -> dict[str, np.ndarray]:
+    """One clip's rows of ``streams`` from its frames file's bytes (runs on any worker).
 
     On the CPU torch runs one thread here, whatever the machine: its multi-threaded kernels
     sum in another order, so the bytes would depend on the core count of whoever computed
@@ -148,7 +150,7 @@ def stream_rows_task(model: FeatureStreams, stream: str, data: bytes, on_gpu: bo
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return np.asarray(model.stream_rows(frames, stream), dtype=np.float32)
+        return {s: np.asarray(model.stream_rows(frames, s), dtype=np.float32) for s in streams}
     finally:
         torch.set_num_threads(threads)
 
