@@ -136,8 +136,8 @@ def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifes
         cfg = load_params(params).extract
         result = run_extract(cfg, manifest, frames)
     typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
-               f"{len(result.failed)} failed, {result.removed} stale files removed "
-               f"(on {result.executor})")
+               f"{len(result.failed)} failed, {result.removed} stale files removed"
+               + (f" (on {result.executor})" if result.executor else ""))
     if len(result.decoded_by) > 1:
         typer.echo("  decoded by: " + ", ".join(f"{w} {n}" for w, n in result.decoded_by.items()))
     if result.rejected:

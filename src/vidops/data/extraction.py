@@ -60,7 +60,7 @@ class ExtractResult:
     workers: int = 1  # processes (or Dask workers) that decoded
     short: int = 0  # clips with fewer frames than the sampler needs (extract.short_clip applied)
     rejected: int = 0  # clips whose stored frames failed their check and were decoded again
-    executor: str = "this process"  # where the clips were decoded
+    executor: str = ""  # where the clips were decoded ("" when none was)
     decoded_by: dict[str, int] = field(default_factory=dict)  # worker -> clips it decoded
 
 
@@ -87,7 +87,7 @@ def extract_frames(cfg: ExtractConfig, manifest_path: Path, frames_dir: Path,
     reused = len(rows)
     failed: list[str] = []
     decoded_by: Counter[str] = Counter()
-    workers, where_run = 0, "nowhere (nothing to decode)"
+    workers, where_run = 0, ""
     if todo:  # a run with nothing new needs no pool and no cluster
         with open_executor(min(worker_count(cfg), len(todo))) as executor, \
                 _Journal(frames_dir / JOURNAL, fingerprint(cfg)) as journal:
