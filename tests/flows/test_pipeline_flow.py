@@ -13,15 +13,28 @@ from support import copy_project
 pytestmark = pytest.mark.slow
 
 
-def _logs(flow_run_id) -> list[str]:
+def _log_records(flow_run_id) -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.logging.handlers import APILogHandler
 
     APILogHandler().flush()  # logs are sent in batches; make sure all of them arrived
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return [log.message for log in logs]
+        return client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+
+
+def _logs(flow_run_id) -> list[str]:
+    return [log.message for log in _log_records(flow_run_id)]
+
+
+def _artifacts(flow_run_id) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {a.key: a for a in found}
 
 
 def _new_clip(landing, seed: int):
@@ -49,10 +62,25 @@ def test_flow_runs_skips_retrains_on_new_data_and_refuses_a_concurrent_run(tmp_p
     assert summary["stages"] == dict.fromkeys(STAGES, "ran")
     assert summary["promotion"]["promoted"] and set(summary["seconds"]) == set(STAGES)
 
-    messages = _logs(state.state_details.flow_run_id)
+    records = _log_records(state.state_details.flow_run_id)
+    messages = [r.message for r in records]
     # The stage's own output (printed by `vidops extract` in a DVC subprocess) is in Prefect.
     assert any(m.startswith("extract | frames: 24 clips, 24 decoded") for m in messages)
     assert any(m.startswith("register | vidops-classifier version 1") for m in messages)
+    # Live: each line carries the time it was written, so a stage's lines are spread over
+    # the time it ran instead of all arriving together when it ended.
+    train = sorted(r.timestamp for r in records if r.message.startswith("train | "))
+    assert len(train) > 5 and (train[-1] - train[0]).total_seconds() > 1.0, train
+    # DVC's four-line "git add dvc.lock / autostage" hint: said once for the run, not per stage.
+    assert not any("autostage" in m for m in messages)
+    assert sum("git add dvc.lock" in m for m in messages) == 1
+    # The result on the flow-run page: figures with their interval, the gate, the version.
+    artifacts = _artifacts(state.state_details.flow_run_id)
+    result = artifacts["pipeline-result"].data
+    assert "macro F1" in result and "95% interval" in result
+    assert "promoted to `champion`" in result and "vidops-classifier version 1" in result
+    confusion = json.loads(artifacts["confusion-matrix"].data)
+    assert {row["true label"] for row in confusion} == {"pulse", "slide", "spin", "still"}
 
     # Same flow, nothing new: every stage is skipped by DVC, quickly.
     started = time.monotonic()

@@ -13,18 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from prefect import flow, get_run_logger, task
 
+from vidops.config import load_params
 from vidops.errors import VidopsError
 from vidops.pipeline.repo_lock import repo_lock
+from vidops.pipeline.run_report import publish
 
 STAGES = ("ingest", "extract", "validate", "train", "evaluate", "register")
 
@@ -49,19 +53,125 @@ def _captured_fds() -> Iterator[Path]:
     """Send fds 1 and 2 (ours and every subprocess's) to a file for the block's duration.
 
     DVC runs each stage's `cmd` as a subprocess that writes straight to the inherited file
-    descriptors, where Prefect never sees it; we capture at the fd level and log it after.
+    descriptors, where Prefect never sees it; we capture at the fd level, and _LiveLines
+    posts what arrives to the task's log while the stage runs. DVC's own messages go to
+    the capture too, whatever stream its handlers were created with (a host such as pytest
+    may have replaced sys.stdout); Prefect's console handlers keep writing to the real
+    terminal, or every line posted would be captured and posted again.
     """
     fd, name = tempfile.mkstemp(prefix="vidops-stage-", suffix=".log")
     saved = [os.dup(1), os.dup(2)]
+    capture = open(fd, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    console = open(saved[1], "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    moves = {id(h): (h, capture) for h in _stream_handlers("dvc")}
+    for handler in _stream_handlers("prefect") + _stream_handlers(""):
+        moves.setdefault(id(handler), (handler, console))  # a handler shared by two loggers: once
+    before = [(handler, _point(handler, stream)) for handler, stream in moves.values()]
+    streams = sys.stdout, sys.stderr
     try:
         for stream in (1, 2):
             os.dup2(fd, stream)
+        sys.stdout = sys.stderr = capture
         yield Path(name)
     finally:
+        sys.stdout, sys.stderr = streams
+        for handler, stream in before:
+            _point(handler, stream)
+        capture.close()
+        console.close()
         for stream, copy in zip((1, 2), saved, strict=True):
             os.dup2(copy, stream)
             os.close(copy)
         os.close(fd)
+
+
+def _point(handler: logging.StreamHandler, stream: TextIO) -> TextIO:
+    """Point ``handler`` at ``stream``; the stream it had. Prefect's console handler
+    writes through a rich Console holding its own reference to the stream."""
+    old = handler.setStream(stream) or stream
+    console = getattr(handler, "console", None)
+    if console is not None and hasattr(console, "file"):
+        console.file = stream
+    return old
+
+
+def _stream_handlers(prefix: str) -> list[logging.StreamHandler]:
+    """Console handlers of the logger ``prefix`` and its children ("": the root logger)."""
+    names = [n for n in logging.root.manager.loggerDict if n == prefix or n.startswith(f"{prefix}.")]
+    loggers = [logging.root] if not prefix else [logging.getLogger(n) for n in names]
+    return list({id(h): h for lg in loggers for h in getattr(lg, "handlers", [])
+                 if type(h) is not logging.FileHandler and isinstance(h, logging.StreamHandler)
+                 }.values())
+
+
+# DVC's advice after every stage that changed dvc.lock; said once per flow run instead.
+_DVC_HINT = ("To track the changes with git, run:", "git add ", "To enable auto staging, run:",
+             "dvc config core.autostage true")
+
+
+class _LiveLines(threading.Thread):
+    """Post a stage's output to the task's log as it is written, not when the stage ends.
+
+    Complete lines go out as they arrive (so each carries the time it was written); a
+    progress bar redrawing with \r posts its latest state every ``progress_every`` seconds.
+    """
+
+    def __init__(self, path: Path, post: Callable[[str], None], progress_every: float = 10.0) -> None:
+        super().__init__(name="vidops-stage-log", daemon=True)
+        self.path, self.post, self.progress_every = path, post, progress_every
+        self.finished = threading.Event()
+        self.lines: list[str] = []
+        self.hinted = False
+
+    def run(self) -> None:
+        pending = b""
+        last_progress = time.monotonic()
+        with self.path.open("rb") as handle:
+            while True:
+                finishing = self.finished.is_set()  # read once more after the stage ended
+                chunk = handle.read()
+                if chunk:
+                    *complete, pending = (pending + chunk).split(b"\n")
+                    for raw in complete:
+                        self._line(raw.decode(errors="replace").split("\r")[-1])
+                if finishing:
+                    self._line(pending.decode(errors="replace").split("\r")[-1])
+                    return
+                bar = pending.decode(errors="replace").rstrip("\r").split("\r")[-1].strip()
+                if bar and time.monotonic() - last_progress >= self.progress_every:
+                    self.post(bar)
+                    last_progress = time.monotonic()
+                time.sleep(0.2)
+
+    def _line(self, line: str) -> None:
+        line = line.rstrip()
+        if not line.strip():
+            return
+        if line.strip().startswith(_DVC_HINT):
+            self.hinted = True
+            return
+        self.lines.append(line)
+        self.post(line)
+
+    def stop(self) -> list[str]:
+        self.finished.set()
+        self.join()
+        return self.lines
+
+
+@contextmanager
+def _unbuffered() -> Iterator[None]:
+    # The stage's Python writes to a file here, not a terminal, so its stdout would be
+    # block-buffered and every `typer.echo` line would arrive when the stage ends.
+    before = os.environ.get("PYTHONUNBUFFERED")
+    os.environ["PYTHONUNBUFFERED"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONUNBUFFERED", None)
+        else:
+            os.environ["PYTHONUNBUFFERED"] = before
 
 
 @contextmanager
@@ -78,15 +188,8 @@ def _dvc_logs_once() -> Iterator[None]:
         dvc_logger.propagate = before
 
 
-def _readable_lines(text: str) -> list[str]:
-    # Progress bars redraw with \r: keep the last state of each line only.
-    return [line.split("\r")[-1].rstrip() for line in text.splitlines()
-            if line.split("\r")[-1].strip()]
-
-
 @task(name="import", retries=2, retry_delay_seconds=5)
 def import_task(source: str, root: str, group_column: str = "group") -> dict[str, int]:
-    from vidops.config import load_params
     from vidops.data.raw_store import import_clips
 
     logger = get_run_logger()
@@ -110,16 +213,17 @@ def reproduce_stage(stage: str, root: str, force: bool = False) -> dict[str, Any
     logger = get_run_logger()
     start = time.perf_counter()
     error = None
-    with _chdir(Path(root)), _captured_fds() as log_file, _dvc_logs_once():
+    with _chdir(Path(root)), _captured_fds() as log_file, _dvc_logs_once(), _unbuffered():
+        live = _LiveLines(log_file, lambda line: logger.info("%s | %s", stage, line))
+        live.start()
         try:
             with Repo(".") as repo:
                 ran = repo.reproduce(targets=[stage], single_item=True, force=force)
         except ReproductionError as err:
             error = err
-    lines = _readable_lines(log_file.read_text(errors="replace"))
+        finally:
+            lines = live.stop()
     log_file.unlink()
-    for line in lines:
-        logger.info("%s | %s", stage, line)
     seconds = round(time.perf_counter() - start, 2)
     if error is not None:
         # The stage's own last lines; DVC's reason when the command never ran (not found,
@@ -128,13 +232,12 @@ def reproduce_stage(stage: str, root: str, force: bool = False) -> dict[str, Any
         raise StageFailed(f"stage {stage!r} failed after {seconds}s:\n{tail}") from None
     status = "ran" if ran else "up to date"
     logger.info("stage %s %s in %.1fs", stage, status, seconds)
-    return {"stage": stage, "status": status, "seconds": seconds}
+    return {"stage": stage, "status": status, "seconds": seconds, "dvc_lock_changed": live.hinted}
 
 
 @task(name="dvc-push", task_run_name="dvc-push", retries=2, retry_delay_seconds=10)
 def push_task(root: str) -> dict[str, Any] | None:
     """Push data and outputs to the default DVC remote, if the project has one (remote.py)."""
-    from vidops.config import load_params
     from vidops.pipeline.dvc_remote import push_run
 
     logger = get_run_logger()
@@ -165,6 +268,7 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
     logger = get_run_logger()
     root = str(Path(root).resolve())
     summary: dict[str, Any] = {"root": root, "imported": None, "stages": {}, "seconds": {}}
+    lock_changed = False
     with repo_lock(Path(root)):
         if source:
             summary["imported"] = import_task(source, root, group_column)
@@ -173,8 +277,13 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
             outcome = runner(stage, root, force)
             summary["stages"][stage] = outcome["status"]
             summary["seconds"][stage] = outcome["seconds"]
+            lock_changed = lock_changed or outcome.get("dvc_lock_changed", False)
         summary["pushed"] = push_task(root)
     summary.update(_reports(Path(root)))
+    if lock_changed:  # DVC says it after every stage; once is enough
+        logger.info("dvc.lock changed: `git add dvc.lock data.dvc && git commit` records this "
+                    "run in git")
+    publish(summary, Path(root), Path(root) / load_params(Path(root) / "params.yaml").paths.metrics)
     ran = [s for s, status in summary["stages"].items() if status == "ran"]
     if ran:
         logger.info("ran %s; up to date: %s", ", ".join(ran),
@@ -189,7 +298,6 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
 
 
 def _reports(root: Path) -> dict[str, Any]:
-    from vidops.config import load_params
 
     paths = load_params(root / "params.yaml").paths
     out: dict[str, Any] = {}

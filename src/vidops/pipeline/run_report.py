@@ -1,0 +1,63 @@
+"""A flow run's result on its Prefect page: test figures with their interval, the gate's
+decision, the registered version with a link to it in MLflow, and the confusion matrix."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+RESULT_KEY = "pipeline-result"
+CONFUSION_KEY = "confusion-matrix"
+
+
+def mlflow_version_link(name: str, version: str, root: Path) -> str:
+    """Where the version's page is: the team's MLflow server, or the local UI's command."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    page = f"#/models/{name}/versions/{version}"
+    if uri.startswith(("http://", "https://")):
+        return f"[{name} version {version}]({uri.rstrip('/')}/{page})"
+    store = uri or f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    return (f"{name} version {version}: `mlflow ui --backend-store-uri {store}`, then "
+            f"http://127.0.0.1:5000/{page}")
+
+
+def result_markdown(summary: dict[str, Any], root: Path) -> str:
+    lines = ["# video-pipeline result", ""]
+    metrics = summary.get("metrics")
+    if metrics:
+        low, high = metrics.get("macro_f1_ci", [None, None])
+        interval = f" (95% interval {low:.3f} to {high:.3f})" if low is not None else ""
+        lines += ["| test figure | value |", "| --- | --- |",
+                  f"| macro F1 | {metrics['macro_f1']:.3f}{interval} |",
+                  f"| accuracy | {metrics['accuracy']:.3f} |",
+                  f"| weighted F1 | {metrics['weighted_f1']:.3f} |", ""]
+    promotion = summary.get("promotion")
+    if promotion:
+        decision = "promoted to `champion`" if promotion["promoted"] else "not promoted"
+        link = mlflow_version_link(promotion["model_name"], promotion["version"], root)
+        lines += [f"**Gate:** {decision}: {promotion['reason']}", "", f"**Registered:** {link}", ""]
+    lines += ["| stage | status | seconds |", "| --- | --- | --- |"]
+    lines += [f"| {stage} | {status} | {summary['seconds'].get(stage, '')} |"
+              for stage, status in summary["stages"].items()]
+    if summary.get("imported"):
+        lines += ["", f"Imported {summary['imported']['copied']} new clips."]
+    return "\n".join(lines) + "\n"
+
+
+def publish(summary: dict[str, Any], root: Path, metrics_path: Path) -> None:
+    """The result (markdown) and, when the test split was scored, its confusion matrix (table)."""
+    create_markdown_artifact(key=RESULT_KEY, markdown=result_markdown(summary, root),
+                             description="test figures, gate decision, registered version")
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text())
+        classes, matrix = metrics.get("classes"), metrics.get("confusion_matrix")
+        if classes and matrix:
+            rows = [{"true label": label, **{f"predicted {c}": n for c, n in zip(classes, row,
+                                                                                 strict=True)}}
+                    for label, row in zip(classes, matrix, strict=True)]
+            create_table_artifact(key=CONFUSION_KEY, table=rows,
+                                  description="test split: rows are true labels")
