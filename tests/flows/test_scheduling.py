@@ -1,6 +1,7 @@
 """A real `prefect server`, the flow served with a cron schedule, a run by hand."""
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -63,6 +64,11 @@ def test_cron_schedule_creates_a_run_and_a_manual_run_completes(tmp_path, tiny_s
         stop_group(runner)
         stop_group(server)
     assert (project / "reports" / "promotion.json").is_file()
+    # SIGTERM stops `vidops schedule` cleanly: no un-awaited coroutine, no SIGKILL needed.
+    serve_log.close()
+    said = (tmp_path / "serve.log").read_text()
+    assert "never awaited" not in said, said[-3000:]
+    assert runner.returncode != -signal.SIGKILL
 
 
 def _deployment(client):

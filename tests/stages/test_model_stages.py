@@ -79,7 +79,10 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     assert (first / "model" / "model.pt").is_file() and (first / "curves.png").stat().st_size > 0
     loaded = load_model_dir(first / "model")
     assert loaded.frames == FRAMES and loaded.classes == trained.classes
-    run_tags = MlflowClient().get_run(trained.run_id).data.tags  # what figures reproduce against
+    run = MlflowClient().get_run(trained.run_id)
+    experiment = MlflowClient().get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # opens on runs
+    run_tags = run.data.tags  # what figures reproduce against
     assert run_tags["env.torch"].startswith("2.") and run_tags["env.cpu"] and run_tags["env.av"]
 
     metrics = _evaluate(prepared, first).metrics
@@ -103,6 +106,11 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     champion = client.get_model_version_by_alias("vidops-classifier", "champion")
     assert str(champion.version) == promoted.version
     assert champion.tags["gate"] == "promoted" and champion.tags["data_version"]
+    # The UI says what the version is in words; version 1 has no empty tags.
+    assert "Test macro F1" in champion.description and "95% interval" in champion.description
+    assert "Gate: **promoted**" in champion.description and "cnn_lstm" in champion.description
+    assert "champion_before" not in champion.tags and all(champion.tags.values())
+    assert "alias `champion`" in client.get_registered_model("vidops-classifier").description
 
     # A second model under the bar: registered as challenger, champion untouched.
     second = tmp_path / "second"

@@ -325,4 +325,15 @@ def serve_scheduled(cron: str, name: str = "vidops-scheduled", root: str = ".",
     parameters: dict[str, Any] = {"root": str(Path(root).resolve())}
     if source:
         parameters["source"] = str(Path(source).resolve())
+    # Prefect 3.8's runner answers SIGTERM by calling its async-dispatched stop() from the
+    # signal handler, which only creates a coroutine (and warns "coroutine 'Runner.astop'
+    # was never awaited"). Raising TerminationSignal instead takes the path serve() has for
+    # it: the same clean shutdown as Ctrl-C.
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise TerminationSignal(signal=signum)
+
+    Runner.handle_sigterm = terminate  # type: ignore[method-assign]
     video_pipeline.serve(name=name, cron=cron, parameters=parameters, limit=1)

@@ -84,12 +84,21 @@ def setup_mlflow(root: Path, experiment: str) -> str:
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND) != CLASSIC_ML:
+            mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, CLASSIC_ML)
         return found.experiment_id
     location = None
     if uri.startswith("sqlite:///"):
         # Keep artifacts beside the database under mlruns/, not in the current directory.
         location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-    return mlflow.create_experiment(experiment, artifact_location=location)
+    return mlflow.create_experiment(experiment, artifact_location=location,
+                                    tags={EXPERIMENT_KIND: CLASSIC_ML})
+
+
+# MLflow 3's UI opens an experiment without this tag on its GenAI "Overview" (traces);
+# a model-training experiment should open on its runs.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+CLASSIC_ML = "custom_model_development"
 
 
 class MlflowTracker:

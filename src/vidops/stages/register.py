@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import pandas as pd
 
 from vidops.config import RegisterConfig, ServeConfig
 from vidops.data.clips import usable_clips
+from vidops.data.records import read_manifest
 from vidops.errors import VidopsError
 from vidops.fileio import atomic_write_json
-from vidops.models.artifact import read_run_id
+from vidops.models.artifact import META, read_run_id
 from vidops.registry.champion import CHALLENGER, current_champion, move_champion
+from vidops.registry.descriptions import model_description, version_description
 from vidops.registry.gate import compare, decide
 from vidops.registry.lock import registry_lock
 from vidops.registry.provenance import PROVENANCE, provenance_tags
@@ -118,7 +121,10 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             "" if champion_f1 is None else f"{champion_f1:.6f}", "gate_rule": cfg.gate,
             "f1_difference_ci": json.dumps([round(x, 4) for x in paired.ci]) if paired else ""}
     for key, value in tags.items():
-        client.set_model_version_tag(cfg.model_name, version, key, value)
+        if value:  # an empty tag says nothing (no champion before version 1, no experiment)
+            client.set_model_version_tag(cfg.model_name, version, key, value)
+    _describe(client, cfg.model_name, version, model_dir, metrics_path, manifest_path,
+              provenance["data_version"], tags["gate"], reason)
     result = RegisterResult(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
                             promote, reason, cfg.gate,
                             paired.difference if paired else None, paired.ci if paired else None,
@@ -127,6 +133,19 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     promotion_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(promotion_path, asdict(result))
     return result
+
+
+def _describe(client, name: str, version: str, model_dir: Path, metrics_path: Path,
+              manifest_path: Path, data_version: str, gate: str, reason: str) -> None:
+    """Descriptions for the MLflow UI: the registered model's once, every version's."""
+    meta = json.loads((model_dir / META).read_text())
+    clips = Counter(r.split for r in read_manifest(manifest_path))
+    text = version_description(name, version, meta["model"]["arch"], meta["classes"],
+                               data_version, {s: clips[s] for s in ("train", "val", "test")},
+                               json.loads(metrics_path.read_text()), gate, reason)
+    client.update_model_version(name, version, description=text)
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=model_description(name))
 
 
 def _twin_of_champion(client, name: str, provenance: dict[str, str]) -> str | None:
