@@ -437,6 +437,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.
 
     with _known_errors():
         model_name = model_name or _model_name(params)
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not Path("mlruns/mlflow.db").is_file():
+        # Checked before MLflow opens the store: it would create an empty one here.
+        typer.secho(f"error: no model to serve: MLFLOW_TRACKING_URI is not set and there is no "
+                    f"MLflow store in {Path.cwd()} (mlruns/mlflow.db)\n  run the pipeline first "
+                    "(`vidops run` or `dvc repro`) in this project, start `vidops serve` from the "
+                    "project folder, or point MLFLOW_TRACKING_URI at the tracking server that "
+                    "holds the model", err=True, fg="red")
+        raise typer.Exit(1)
     uri = tracking_uri(Path("."))
     mlflow.set_tracking_uri(uri)
     typer.echo(f"serving models:/{model_name}@{alias} from {uri} on http://{host}:{port} "

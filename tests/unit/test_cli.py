@@ -73,10 +73,23 @@ def test_serve_outside_a_project_serves_the_default_model_name(runner, tmp_path,
     from vidops.serving import server
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.invalid:5000")
     asked: list = []
     monkeypatch.setattr(server, "serve", lambda name, *args: asked.append(name))
     assert runner.invoke(cli.app, ["serve"]).exit_code == 0
     assert asked == ["vidops-classifier"]
+
+
+def test_serve_with_no_store_says_what_to_do_and_creates_nothing(runner, tmp_path, monkeypatch):
+    from vidops.serving import server
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(server, "serve", lambda *args: pytest.fail("nothing to serve"))
+    result = runner.invoke(cli.app, ["serve"])
+    assert result.exit_code == 1
+    assert "run the pipeline first" in result.output and "MLFLOW_TRACKING_URI" in result.output
+    assert not (tmp_path / "mlruns").exists()  # no empty store left where it was started
 
 
 def test_history_has_a_header_and_plain_columns(runner, tmp_path, monkeypatch):
