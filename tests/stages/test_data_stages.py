@@ -70,6 +70,11 @@ def test_bad_clips_are_named_quarantined_and_kept(tmp_path, raw):
     assert index["text.mp4"].decode_error and index["text.mp4"].frames_file == ""
     assert result.success  # 3 bad of 27: quarantined, not fatal
     assert "decodes" in report["warnings"]
+    # The verdict offline: one static page, no script, every quarantined clip named.
+    page = (tmp_path / "docs" / "verdict.html").read_text()
+    assert "Validation passed on 27 clips" in page and "<script" not in page
+    assert all(name in page for name in ("zero.mp4", "text.mp4", "truncated.mp4"))
+    assert "Quarantined clips (3)" in page
     assert sorted(p.name for p in raw.rglob("*")) == before  # nothing in data/raw touched
 
 

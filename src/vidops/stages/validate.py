@@ -10,6 +10,10 @@ from pathlib import Path
 
 from vidops.config import ValidateConfig
 from vidops.data.quality import ERROR, QUARANTINE, WARN, RuleResult, check_data, clip_table
+from vidops.data.verdict_page import verdict_html
+from vidops.fileio import atomic_write_text
+
+VERDICT_PAGE = "verdict.html"  # in the Data Docs folder: the verdict, readable offline
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ def run_validate(cfg: ValidateConfig, manifest_path: Path, frames_dir: Path,
     result = ValidateResult(not any(r.severity == ERROR and not r.passed for r in rules),
                             len(table), rules, quarantine)
     _write_report(report_path, result)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(docs_dir / VERDICT_PAGE, verdict_html(result.success, result.clips, rules,
+                                                          quarantine))
     return result
 
 
