@@ -50,8 +50,15 @@ def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, titl
     _save(plt, fig, path)
 
 
-def plot_curves(history: list[Any], path: Path) -> None:
-    """Loss and quality per epoch; ``history`` rows have the fields of ``EpochStats``."""
+def plot_curves(history: list[Any], path: Path, strength: Any = None) -> None:
+    """Loss and quality per epoch; ``history`` rows have the fields of ``EpochStats``.
+
+    A linear head (one fit, no epochs) draws what its fit did instead: ``strength`` (a
+    ``StrengthPath``), the held-out log loss of each regularisation strength per CV fold.
+    """
+    if strength is not None and len(history) == 1:
+        _plot_strength(history[0], strength, path)
+        return
     plt = _pyplot()
     epochs = [s.epoch for s in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -63,6 +70,34 @@ def plot_curves(history: list[Any], path: Path) -> None:
     right.plot(epochs, [s.val_f1 for s in history], marker=".", label="val macro F1")
     right.set(xlabel="epoch", ylim=(0, 1.02), title="quality")
     right.legend()
+    _save(plt, fig, path)
+
+
+def _plot_strength(fit: Any, strength: Any, path: Path) -> None:
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    grid = strength.grid
+    if any(strength.fold_losses):
+        for fold in range(max(len(x) for x in strength.fold_losses)):
+            points = [(c, x[fold]) for c, x in zip(grid, strength.fold_losses, strict=True)
+                      if fold < len(x)]
+            left.plot(*zip(*points, strict=True), marker=".", alpha=0.4,
+                      label=f"fold {fold + 1}")
+        left.plot(grid, strength.mean_losses(), marker="o", color="black", label="mean")
+        left.axvline(strength.best, color="tab:red", linestyle="--", label=f"chosen C={strength.best:g}")
+        left.set(xscale="log", xlabel="C (inverse L2 strength)", ylabel="held-out log loss",
+                 title="head strength by group CV (train clips)")
+        left.legend(fontsize=7)
+    else:
+        left.text(0.5, 0.5, f"C = {strength.best:g}\nnot cross-validated:\n{strength.why}",
+                  ha="center", va="center", transform=left.transAxes)
+        left.set(title="head strength", xticks=[], yticks=[])
+    names = ["train accuracy", "val accuracy", "val macro F1"]
+    values = [fit.train_acc, fit.val_acc, fit.val_f1]
+    right.bar(names, values, color=["tab:blue", "tab:orange", "tab:green"])
+    for i, value in enumerate(values):
+        right.text(i, value + 0.02, f"{value:.3f}", ha="center")
+    right.set(ylim=(0, 1.1), title=f"the fit at C={strength.best:g} (one fit, no epochs)")
     _save(plt, fig, path)
 
 

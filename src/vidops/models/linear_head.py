@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -71,9 +72,29 @@ def _standardise(features: np.ndarray, blocks: Sequence[int] | None) -> tuple[np
     return scaler.mean_, scale
 
 
+@dataclass(frozen=True)
+class StrengthPath:
+    """How the head's strength was chosen: held-out log loss per candidate C and fold."""
+
+    grid: list[float]
+    fold_losses: list[list[float]]  # per C, per fold (empty: not cross-validated)
+    best: float
+    why: str = ""  # when nothing was cross-validated: the reason
+
+    def mean_losses(self) -> list[float]:
+        return [float(np.mean(x)) if x else float("inf") for x in self.fold_losses]
+
+
 def choose_c(features: np.ndarray, targets: np.ndarray, groups: Sequence[str],
              grid: Sequence[float], seed: int, blocks: Sequence[int] | None = None) -> float:
-    """The inverse L2 strength with the lowest held-out log loss, by group cross-validation.
+    """The inverse L2 strength with the lowest held-out log loss (see ``strength_path``)."""
+    return strength_path(features, targets, groups, grid, seed, blocks).best
+
+
+def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[str],
+                  grid: Sequence[float], seed: int,
+                  blocks: Sequence[int] | None = None) -> StrengthPath:
+    """Held-out log loss of every C in ``grid`` by group cross-validation; the best C.
 
     Nested inside the training clips (never val or test), with no group on both sides:
     with tens of clips the right strength depends on the data, and log loss separates
@@ -83,17 +104,18 @@ def choose_c(features: np.ndarray, targets: np.ndarray, groups: Sequence[str],
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedGroupKFold
 
+    grid = [float(c) for c in grid]
     if len(grid) == 1:
-        return float(grid[0])
+        return StrengthPath(grid, [[]], grid[0], "one value in model.head_c")
     k = min(3, len(set(groups)), int(np.bincount(targets).max()))
     fallback = float(sorted(grid)[len(grid) // 2])
     if k < 2:
         log.info("linear head: fewer than 2 groups to choose its strength; C = %g", fallback)
-        return fallback
+        return StrengthPath(grid, [[] for _ in grid], fallback, "fewer than 2 groups to split")
     folds = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed)
                  .split(features, targets, list(groups)))
     labels = np.unique(targets)
-    losses = []
+    fold_losses = []
     for c in grid:
         held_out = []
         for train_idx, test_idx in folds:
@@ -105,9 +127,11 @@ def choose_c(features: np.ndarray, targets: np.ndarray, groups: Sequence[str],
             probs = np.full((len(test_idx), len(labels)), 1e-9)
             probs[:, np.searchsorted(labels, clf.classes_)] = clf.predict_proba(
                 (features[test_idx] - mean) / scale)
-            held_out.append(log_loss(targets[test_idx], probs, labels=labels))
-        losses.append(np.mean(held_out) if held_out else np.inf)
-    best = float(grid[int(np.argmin(losses))])
+            held_out.append(float(log_loss(targets[test_idx], probs, labels=labels)))
+        fold_losses.append(held_out)
+    path = StrengthPath(grid, fold_losses, 0.0)
+    losses = path.mean_losses()
+    best = grid[int(np.argmin(losses))]
     log.info("linear head: held-out log loss %s -> C = %g",
              ", ".join(f"C={c:g}: {x:.3f}" for c, x in zip(grid, losses, strict=True)), best)
-    return best
+    return StrengthPath(grid, fold_losses, best)

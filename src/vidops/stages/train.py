@@ -145,7 +145,7 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
                             "epochs_run": len(result.history)})
         save_model_dir(model_dir, result.model, chosen, frames_cfg, classes, run.info.run_id)
         write_history(log_path, result.history)
-        plot_curves(result.history, curves_path)
+        plot_curves(result.history, curves_path, result.strength)
         for path in (log_path, curves_path, selection_path, selection_plot):
             mlflow.log_artifact(str(path))
     checkpoints.clear()  # the model folder now holds the result

@@ -40,7 +40,7 @@ from vidops.errors import DataError
 from vidops.features.cache import FeatureCache, load_frames
 from vidops.models.feature_linear import FeatureLinear, FeatureStreams
 from vidops.models.feature_temporal import FeatureTemporal
-from vidops.models.linear_head import block_weights, choose_c, fit_linear_head
+from vidops.models.linear_head import block_weights, fit_linear_head, strength_path
 from vidops.models.motion import MotionLinear
 from vidops.training.dataset import FramesDataset
 from vidops.training.results import (
@@ -180,8 +180,9 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
     x_val = clip_features(model, val, cache_root, progress)
     y_train = np.array([index[c.label] for c in train])
     y_val = torch.tensor([index[c.label] for c in val])
-    c = choose_c(x_train, y_train, [c.group for c in train], model_cfg.head_c, cfg.seed,
-                 model.blocks)
+    path = strength_path(x_train, y_train, [c.group for c in train], model_cfg.head_c, cfg.seed,
+                         model.blocks)
+    c = path.best
     fit_linear_head(model, x_train, y_train, len(classes), c, cfg.seed, model.blocks)
     model.eval()
     with torch.inference_mode():
@@ -192,8 +193,9 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
     if refit:
         x_all = np.concatenate([x_train, x_val])
         y_all = np.concatenate([y_train, y_val.numpy()])
-        c = choose_c(x_all, y_all, [c.group for c in train + val], model_cfg.head_c, cfg.seed,
-                     model.blocks)
+        # The curve keeps the train-only path: the val figures drawn beside it are its fit's.
+        c = strength_path(x_all, y_all, [c.group for c in train + val], model_cfg.head_c,
+                          cfg.seed, model.blocks).best
         fit_linear_head(model, x_all, y_all, len(classes), c, cfg.seed, model.blocks)
         log.info("%s: head refitted on train + val (%d clips, C=%g)", model_cfg.arch,
                  len(x_all), c)
@@ -206,7 +208,7 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
         report_epoch(tracker, stats)
         tracker.log_metrics({"head_c": c})
         tracker.set_tags({"head_fitted_on": "train+val" if refit else "train"})
-    return FitResult(model, [stats], stats)
+    return FitResult(model, [stats], stats, strength=path)
 
 
 def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[UsableClip],

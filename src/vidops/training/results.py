@@ -19,6 +19,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 from torch.utils.data import DataLoader
 
+from vidops.models.linear_head import StrengthPath
 from vidops.training.tracker import Tracker
 
 
@@ -42,6 +43,8 @@ class FitResult:
     history: list[EpochStats]
     kept: EpochStats  # the epoch whose weights ``model`` holds
     resumed_from: int = 0  # the epoch a checkpoint brought back (0: started fresh)
+    # A linear head has no epochs: how its strength was chosen is its training curve.
+    strength: StrengthPath | None = None
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

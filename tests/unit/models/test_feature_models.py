@@ -92,6 +92,24 @@ def test_choose_c_prefers_strong_regularisation_on_noise_and_weak_on_signal():
     assert choose_c(noise, y, ["one"] * 60, [0.01, 0.1, 1.0], seed=0) == 0.1  # no groups to split
 
 
+def test_the_strength_path_is_what_the_linear_heads_training_curve_draws(tmp_path):
+    from vidops.evaluation.plots import plot_curves
+    from vidops.models.linear_head import strength_path
+    from vidops.training.results import EpochStats
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    noise = rng.normal(size=(60, 50))
+    path = strength_path(noise, y, [f"g{i % 6}" for i in range(60)], [0.001, 0.1, 100.0], seed=0)
+    assert path.grid == [0.001, 0.1, 100.0] and all(len(f) == 3 for f in path.fold_losses)
+    assert path.best == path.grid[int(np.argmin(path.mean_losses()))] == 0.001
+    assert strength_path(noise, y, ["one"] * 60, [0.01, 0.1], seed=0).why  # says why not CV'd
+    fit = EpochStats(1, 0.5, 0.9, 0.6, 0.8, 0.75, 0.0, 1.0, 60.0, 0.0)
+    plot_curves([fit], tmp_path / "linear.png", path)
+    plot_curves([fit], tmp_path / "epochs.png")
+    assert (tmp_path / "linear.png").read_bytes() != (tmp_path / "epochs.png").read_bytes()
+
+
 def test_block_weights_give_each_stream_the_first_streams_total_variance():
     weights = block_weights([10, 40])
     assert weights[:10].tolist() == [1.0] * 10 and weights[10:].tolist() == [2.0] * 40
