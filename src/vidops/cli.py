@@ -230,13 +230,14 @@ def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
              metrics: Path = _path(P.metrics, "metrics JSON to write"),
              confusion: Path = _path(P.confusion, "confusion matrix PNG to write"),
              predictions: Path = _path(P.predictions, "per-clip predictions CSV to write"),
+             scores: Path = _path(P.scores, "short flat metrics JSON to write (dvc metrics show)"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage evaluate: test-split figures with scikit-learn, logged to the training run."""
     from vidops.stages.evaluate import run_evaluate
 
     with _known_errors():
         result = run_evaluate(load_params(params).evaluate, manifest, frames, validation, model,
-                              metrics, confusion, predictions)
+                              metrics, confusion, predictions, scores_path=scores)
     typer.echo(ci_summary("test", result.metrics))
     if "video_level" in result.metrics:
         typer.echo(ci_summary("video level", result.metrics["video_level"]))

@@ -50,8 +50,12 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     _a_refused_param_costs_no_output(project)
 
     metrics = json.loads(sh("dvc", "metrics", "show", "--json", cwd=project).stdout)
-    figures = next(iter(metrics.values()))["data"]["reports/metrics.json"]["data"]
-    assert 0.0 <= figures["macro_f1"] <= 1.0 and figures["n_clips"] == 8
+    figures = next(iter(metrics.values()))["data"]["reports/scores.json"]["data"]
+    assert 0.0 <= figures["macro_f1_ci_low"] <= figures["macro_f1"] <= figures["macro_f1_ci_high"]
+    assert figures["test_clips"] == 8 and len(figures) <= 20
+    assert all(isinstance(v, int | float) for v in figures.values())  # short and flat
+    shown = sh("dvc", "metrics", "show", cwd=project).stdout
+    assert "reports/metrics.json" not in shown and max(map(len, shown.splitlines())) < 400
 
     promotion = json.loads((project / "reports" / "promotion.json").read_text())
     assert promotion["promoted"] and promotion["version"] == "1"

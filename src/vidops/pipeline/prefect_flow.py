@@ -86,9 +86,14 @@ def _captured_fds() -> Iterator[Path]:
 
 
 def _point(handler: logging.StreamHandler, stream: TextIO) -> TextIO:
-    """Point ``handler`` at ``stream``; the stream it had. Prefect's console handler
-    writes through a rich Console holding its own reference to the stream."""
-    old = handler.setStream(stream) or stream
+    """Point ``handler`` at ``stream``; the stream it had. Not ``setStream``: it flushes
+    the old stream, which a host may have closed (pytest's capture of an earlier test).
+    Prefect's console handler writes through a rich Console holding its own reference."""
+    handler.acquire()
+    try:
+        old, handler.stream = handler.stream, stream
+    finally:
+        handler.release()
     console = getattr(handler, "console", None)
     if console is not None and hasattr(console, "file"):
         console.file = stream

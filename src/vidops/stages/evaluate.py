@@ -30,8 +30,11 @@ class EvaluateResult:
 
 def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                  validation_path: Path, model_dir: Path, metrics_path: Path,
-                 confusion_path: Path, predictions_path: Path, root: Path = Path(".")
-                 ) -> EvaluateResult:
+                 confusion_path: Path, predictions_path: Path, root: Path = Path("."),
+                 scores_path: Path | None = None) -> EvaluateResult:
+    """Score the test split; ``metrics_path`` gets every figure, ``scores_path`` (default:
+    scores.json beside it) the short flat set DVC users read (`dvc metrics show`, `dvc exp
+    show`): the headline figures and their intervals, nothing nested, no prose."""
     test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
     if not test:
         raise EvaluateError(f"{manifest_path}: no usable clip in the test split")
@@ -53,6 +56,9 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                                   **intervals(truth, video_pred, classes, groups)}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    scores = short_scores(metrics)
+    (scores_path or metrics_path.with_name("scores.json")).write_text(
+        json.dumps(scores, indent=2) + "\n")
     low, high = metrics["macro_f1_ci"]
     boot = metrics["bootstrap"]
     how = (f"all {'right' if metrics['accuracy'] else 'wrong'}, Jeffreys-prior interval"
@@ -82,6 +88,21 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
         for path in (metrics_path, confusion_path, predictions_path):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
     return EvaluateResult(metrics, run_id)
+
+
+def short_scores(metrics: dict) -> dict[str, float | int]:
+    """The headline figures, flat: clip level, then video level under ``video_``."""
+    out: dict[str, float | int] = {}
+    for prefix, figures in (("", metrics), ("video_", metrics.get("video_level", {}))):
+        for name in ("accuracy", "macro_f1", "weighted_f1"):
+            if name in figures:
+                out[f"{prefix}{name}"] = round(figures[name], 4)
+            if f"{name}_ci" in figures:
+                low, high = figures[f"{name}_ci"]
+                out[f"{prefix}{name}_ci_low"], out[f"{prefix}{name}_ci_high"] = (
+                    round(low, 4), round(high, 4))
+    out["test_clips"] = metrics["n_clips"]
+    return out
 
 
 def _write_predictions(path: Path, clips, truth, predicted, probs, classes) -> None:
