@@ -42,9 +42,12 @@ def run_demo(source: Path, per_class: int) -> None:
     for line in (
         f"{paths.confusion}, {paths.curves}   pictures of the result",
         f"{paths.metrics}, {paths.validation}   figures and the data verdict",
-        f"{paths.data_docs}/index.html   Great Expectations Data Docs",
+        f"{paths.data_docs}/verdict.html   the data verdict as a page (Great Expectations' "
+        "Data Docs beside it)",
         "dvc repro / dvc metrics show / dvc plots show --json   the DVC view",
-        "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   runs and the registry",
+        "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   runs and the registry: open "
+        "http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (MLflow 3 otherwise "
+        "opens on its GenAI overview)",
         "vidops predict demo_data/spin/spin_000.mp4   the champion on a clip",
     ):
         typer.echo(f"  {line}")

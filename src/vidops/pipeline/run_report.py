@@ -17,7 +17,8 @@ CONFUSION_KEY = "confusion-matrix"
 def mlflow_version_link(name: str, version: str, root: Path) -> str:
     """Where the version's page is: the team's MLflow server, or the local UI's command."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    page = f"#/models/{name}/versions/{version}"
+    # workflowType: MLflow 3's UI otherwise shows its GenAI side (traces) around the page.
+    page = f"#/models/{name}/versions/{version}?workflowType=machine_learning"
     if uri.startswith(("http://", "https://")):
         return f"[{name} version {version}]({uri.rstrip('/')}/{page})"
     store = uri or f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
