@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from release import RELEASE, release_env
 
 RUN = """
 import json, sys, time
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--release", default="14b216d")
+    parser.add_argument("--release", default=RELEASE)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -63,20 +63,13 @@ def main() -> None:
         for i in range(args.clips):  # a textured scene moving a few pixels a frame
             shift = [np.roll(base[t], (2 * t + i % 5, t), (0, 1))[:160, :160] for t in range(16)]
             np.save(root / "frames" / f"c{i:04d}.npy", np.stack(shift))
-        release = root / "release"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(release), args.release],
-                       cwd=REPO, check=True)
-        try:
-            base_env = {**os.environ, "VIDOPS_DASK_ADDRESS": "local"}
-            envs = {"release": {**base_env, "PYTHONPATH": str(release / "src")}, "here": base_env}
+        with release_env(args.release, root / "release") as release:
+            envs = {"release": release, "here": {**os.environ, "VIDOPS_DASK_ADDRESS": "local"}}
             times: dict[str, list[float]] = {name: [] for name in envs}
             for repeat in range(args.repeats):
                 for name, env in envs.items():
                     times[name].append(run(root / "frames", root / f"cache-{name}-{repeat}", env))
                     print(f"  {name} run {repeat + 1}: {times[name][-1]:.2f} s", flush=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(release)], cwd=REPO,
-                           check=False)
     medians = {name: statistics.median(t) for name, t in times.items()}
     print(f"\n{args.clips} clips, flow + backbone, {args.repeats} repeats, {os.cpu_count()} cores:")
     for name, seconds in medians.items():

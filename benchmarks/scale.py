@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 from extract import make_set, manifest_for
+from release import RELEASE, release_env
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 STAGE = """
@@ -113,19 +113,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--release", default="14b216d")
+    parser.add_argument("--release", default=RELEASE)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         files = make_set(root / "clips", args.clips)[: args.clips]
         manifest = manifest_for(files, root / "manifest.csv")
-        release = root / "release"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(release), args.release],
-                       cwd=REPO, check=True)
-        try:
+        with release_env(args.release, root / "release") as release:
             base = {**os.environ, "VIDOPS_DASK_ADDRESS": "local"}
             base.pop("DASK_SCHEDULER_ADDRESS", None)
-            envs = {"release": {**base, "PYTHONPATH": str(release / "src")}, "local": base}
+            release.pop("DASK_SCHEDULER_ADDRESS", None)
+            envs = {"release": release, "local": base}
             with Cluster(root, 1) as one, Cluster(root, 2) as two:
                 envs["dask-1"] = {**base, "VIDOPS_DASK_ADDRESS": one.address}
                 envs["dask-2"] = {**base, "VIDOPS_DASK_ADDRESS": two.address}
@@ -142,9 +140,6 @@ def main() -> None:
                     overhead = {"in-process noop": task_overhead(InProcess(), noop, 200),
                                 "dask noop": task_overhead(dask_one, noop, 200),
                                 "dask 1.3 MB result": task_overhead(dask_one, payload, 100)}
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(release)], cwd=REPO,
-                           check=False)
     medians = {name: statistics.median(t) for name, t in times.items()}
     print(f"\n{args.clips} clips of 10 s, T=16 at 112x112, {args.repeats} repeats, "
           f"{os.cpu_count()} cores; median stage seconds and clips/s:")

@@ -67,7 +67,6 @@ class DaskExecutor:
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         self.workers = len(workers)
         self.threads = sum(w.get("nthreads", 1) for w in workers)
-        self.gpus = sum(w.get("resources", {}).get("GPU", 0) for w in workers)
         self.where = f"Dask {address} ({self.workers} workers, {self.threads} threads)"
 
     @classmethod
@@ -114,38 +113,34 @@ class DaskExecutor:
                          if shared is not None else None)
         # Keys are the cluster's, not this client's: a token keeps two runs apart.
         name = f'{getattr(fn, "__name__", "task").strip("_")}-{uuid.uuid4().hex[:8]}'
-        keys: dict[str, str] = {}
+        submitted: dict[str, Task] = {}  # Dask key -> task, while it runs
 
         def submit(task: Task) -> Future:
             future = self.client.submit(_on_worker, fn, shared_future, *task.args,
                                         key=f"{name}-{task.key}", pure=False, resources=resources)
-            keys[future.key] = task.key
+            submitted[future.key] = task
             return future
 
         running = as_completed([submit(t) for t in first], loop=self.client.loop)
-
         suspects: list[Task] = []
-        by_key = {t.key: t for t in first}
         for future in running:
-            key = keys.pop(future.key)
+            task = submitted.pop(future.key)
             try:
                 where, value = future.result()
             except KilledWorker:
                 # Dask counts a death against every task queued on the dying worker, so an
                 # innocent clip queued beside a crashing one can reach the limit too.
-                suspects.append(by_key.pop(key))
+                suspects.append(task)
                 continue
             finally:
                 future.release()
-            by_key.pop(key, None)
-            for task in itertools.islice(pending, 1):  # one in for one out: a bounded window
-                by_key[task.key] = task
-                running.add(submit(task))
-            yield Done(key, value, where)
+            for more in itertools.islice(pending, 1):  # one in for one out: a bounded window
+                running.add(submit(more))
+            yield Done(task.key, value, where)
         # Each suspect alone on the cluster: only the one that really kills workers fails.
         for task in suspects:
             future = submit(task)
-            keys.pop(future.key)
+            submitted.pop(future.key)
             try:
                 where, value = future.result()
             except KilledWorker as err:

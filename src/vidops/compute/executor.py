@@ -11,10 +11,10 @@ fingerprint, a DVC hash or ``dvc.lock``):
 - otherwise this machine: in this process for one worker, a pool of spawned processes for more.
 
 Every executor has the same contract. A task is ``fn(shared, *args)``: ``shared`` (a model,
-say) reaches each worker once, not once per task. Results come back to the caller, which
-writes them (atomically, on its own disk): workers never write the outputs, so a worker
-killed mid-task leaves nothing half-written and the outputs are the same bytes wherever
-they were computed. A task that crashes the process running it (a decoder segfault) is
+say) reaches each worker once, not once per task. Results come back to the caller; what
+is written where is the task's business (extraction lets processes on this machine write
+their own frames, while a cluster's workers send the bytes back: ``Executor.remote``).
+A task that crashes the process running it (a decoder segfault) is
 tried a bounded number of times and then comes back as ``Done.crashed``; it never takes
 the run down. An exception raised by ``fn`` is a bug and propagates.
 """

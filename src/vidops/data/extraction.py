@@ -131,6 +131,8 @@ class Decoded:
     row: FrameRecord
     frames: bytes = b""
     views: bytes = b""
+    unreadable: bool = False  # the worker could not read the clip (the one failure that
+    # depends on where it ran)
 
 
 def _decode_all(cfg: ExtractConfig, todo: list, frames_dir: Path, executor: Executor,
@@ -165,7 +167,7 @@ def _store(done: Done, path: str, frames_dir: Path, executor: Executor) -> Frame
                                                  f"({done.crashed})")
     decoded: Decoded = done.value
     row = decoded.row
-    if row.decode_error and executor.remote and "cannot read" in row.decode_error:
+    if decoded.unreadable and executor.remote:
         # Only this failure depends on where it ran: say which worker could not see the file.
         return dataclasses.replace(row, decode_error=f"{row.decode_error} (on worker {done.where})")
     _write_frames(decoded, frames_dir)  # nothing to write when the worker wrote them
@@ -185,7 +187,8 @@ def _extract_one(_shared: None, cfg: ExtractConfig, path: str, source: str, cid:
     """
     if not os.access(source, os.R_OK):
         why = "no such file" if not os.path.exists(source) else "permission denied"
-        return Decoded(_failed_row(cid, Path(path), f"cannot read {source} ({why})"))
+        return Decoded(_failed_row(cid, Path(path), f"cannot read {source} ({why})"),
+                       unreadable=True)
     try:
         # The deterministic view, then the jittered training views, from one decode pass.
         clip, *jittered = sample_views(Path(source), cfg,

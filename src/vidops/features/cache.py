@@ -59,16 +59,19 @@ class FeatureCache:
     def get(self, clip_id: str, frames_file: Path,
             compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """The clip's features; computed from its frames (and stored) when missing."""
-        found = self.lookup(clip_id, frames_file)
+        data = frames_file.read_bytes()
+        key = frames_key(data)
+        found = self.lookup(clip_id, key)
         if found is not None:
             return found
-        features = compute(load_frames(frames_file))
-        self.put(clip_id, frames_file, features)
+        features = compute(load_frames(frames_file, data))
+        self.put(clip_id, key, features)
         return np.asarray(features, dtype=np.float32)
 
-    def lookup(self, clip_id: str, frames_file: Path) -> np.ndarray | None:
-        """The stored features of the clip's current frames, if there are good ones."""
-        path = self._entry(clip_id, frames_file)
+    def lookup(self, clip_id: str, key: str) -> np.ndarray | None:
+        """The stored features of the clip whose frames have ``key`` (``frames_key``), if
+        there are good ones."""
+        path = self._entry(clip_id, key)
         if path.is_file():
             problem = _problem(path)
             if not problem:
@@ -78,13 +81,12 @@ class FeatureCache:
             self.counts.rejected += 1
         return None
 
-    def put(self, clip_id: str, frames_file: Path, features: np.ndarray) -> None:
-        self._write(self._entry(clip_id, frames_file), np.asarray(features, dtype=np.float32))
+    def put(self, clip_id: str, key: str, features: np.ndarray) -> None:
+        self._write(self._entry(clip_id, key), np.asarray(features, dtype=np.float32))
         self.counts.computed += 1
 
-    def _entry(self, clip_id: str, frames_file: Path) -> Path:
-        digest = hashlib.blake2b(frames_file.read_bytes(), digest_size=8).hexdigest()
-        return self.dir / f"{clip_id}-{digest}.npy"
+    def _entry(self, clip_id: str, key: str) -> Path:
+        return self.dir / f"{clip_id}-{key}.npy"
 
     def _write(self, path: Path, features: np.ndarray) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +99,12 @@ class FeatureCache:
         atomic_write(path, lambda f: f.write(entry))
         # The digest goes last: an entry without one was not finished and is not trusted.
         atomic_write(_digest_path(path), lambda f: f.write(digest_bytes(entry).encode()))
+
+
+def frames_key(data: bytes) -> str:
+    """The part of an entry's name that stands for the clip's extracted frames (their bytes):
+    computed once per clip and shared by every stream's cache."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def _digest_path(entry: Path) -> Path:

@@ -71,7 +71,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     import mlflow
     from mlflow import MlflowClient
 
-    candidate_f1 = float(json.loads(metrics_path.read_text())["macro_f1"])
+    metrics = json.loads(metrics_path.read_text())
+    candidate_f1 = float(metrics["macro_f1"])
     run_id = read_run_id(model_dir)
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
@@ -123,7 +124,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     for key, value in tags.items():
         if value:  # an empty tag says nothing (no champion before version 1, no experiment)
             client.set_model_version_tag(cfg.model_name, version, key, value)
-    _describe(client, cfg.model_name, version, model_dir, metrics_path, manifest_path,
+    _describe(client, cfg.model_name, version, model_dir, metrics, manifest_path,
               provenance["data_version"], tags["gate"], reason)
     result = RegisterResult(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
                             promote, reason, cfg.gate,
@@ -135,14 +136,14 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     return result
 
 
-def _describe(client, name: str, version: str, model_dir: Path, metrics_path: Path,
+def _describe(client, name: str, version: str, model_dir: Path, metrics: dict,
               manifest_path: Path, data_version: str, gate: str, reason: str) -> None:
     """Descriptions for the MLflow UI: the registered model's once, every version's."""
     meta = json.loads((model_dir / META).read_text())
     clips = Counter(r.split for r in read_manifest(manifest_path))
     text = version_description(name, version, meta["model"]["arch"], meta["classes"],
                                data_version, {s: clips[s] for s in ("train", "val", "test")},
-                               json.loads(metrics_path.read_text()), gate, reason)
+                               metrics, gate, reason)
     client.update_model_version(name, version, description=text)
     if not client.get_registered_model(name).description:
         client.update_registered_model(name, description=model_description(name))

@@ -37,7 +37,7 @@ from vidops.compute.tasks import Task
 from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.errors import DataError
-from vidops.features.cache import FeatureCache, load_frames
+from vidops.features.cache import FeatureCache, frames_key, load_frames
 from vidops.models.feature_linear import FeatureLinear, FeatureStreams
 from vidops.models.feature_temporal import FeatureTemporal
 from vidops.models.linear_head import block_weights, fit_linear_head, strength_path
@@ -65,21 +65,26 @@ def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path |
     on_gpu = any(s != "flow" for s in model.streams) and _features_on_gpu(model)
     found: dict[str, dict[int, np.ndarray]] = {s: {} for s in model.streams}
     caches: dict[str, FeatureCache] = {}
+    keys: list[str] = []
     if cache_root is not None:
         for stream in model.streams:
             # GPU kernels give other bytes than the CPU's: their rows are cached apart.
             gpu = {"device": "cuda"} if on_gpu and stream != "flow" else {}
             caches[stream] = FeatureCache(cache_root, stream, {**model.extractor(stream), **gpu})
+        keys = [frames_key(clip.frames_file.read_bytes()) for clip in clips]  # one read a clip
+        for stream, cache in caches.items():
             for i, clip in enumerate(clips):
-                hit = caches[stream].lookup(clip.clip_id, clip.frames_file)
+                hit = cache.lookup(clip.clip_id, keys[i])
                 if hit is not None:
                     found[stream][i] = hit
     wanted = {i: tuple(s for s in model.streams if i not in found[s]) for i in range(len(clips))}
     wanted = {i: streams for i, streams in wanted.items() if streams}
     if wanted:
-        for i, rows in _compute_rows(model, clips, wanted, caches, on_gpu, progress):
+        for i, rows in _compute_rows(model, clips, wanted, on_gpu, progress):
             for stream, value in rows.items():
                 found[stream][i] = value
+                if stream in caches:
+                    caches[stream].put(clips[i].clip_id, keys[i], value)
     for stream, cache in caches.items():
         log.info("features %s: %d clips, %d computed, %d reused, %d failed their check (%s)",
                  stream, len(clips), cache.counts.computed, cache.counts.reused,
@@ -102,10 +107,10 @@ def _features_on_gpu(model: FeatureStreams) -> bool:
 
 
 def _compute_rows(model: FeatureStreams, clips: list[UsableClip],
-                  wanted: dict[int, tuple[str, ...]], caches: dict[str, FeatureCache],
-                  on_gpu: bool, progress: bool) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  wanted: dict[int, tuple[str, ...]], on_gpu: bool,
+                  progress: bool) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """The ``wanted`` streams of each clip, computed where per-clip work runs (one task per
-    clip, one executor for all streams); stored in ``caches``."""
+    clip, one executor for all streams), as each clip's come back."""
     local = 1 if on_gpu or len(wanted) < _POOL_FROM else min(8, os.cpu_count() or 1)
     computed_by: Counter[str] = Counter()
     bar = tqdm(total=len(wanted), desc="features", unit="clip", disable=not progress,
@@ -121,9 +126,6 @@ def _compute_rows(model: FeatureStreams, clips: list[UsableClip],
             if done.crashed:
                 raise DataError(f"{clip.frames_file}: computing its features {done.crashed}; "
                                 "the clip cannot be used until that is fixed")
-            for stream, value in done.value.items():
-                if stream in caches:
-                    caches[stream].put(clip.clip_id, clip.frames_file, value)
             computed_by[done.where] += 1
             bar.update()
             yield int(done.key), done.value
