@@ -20,10 +20,11 @@ from typing import Annotated
 
 import typer
 
+from vidops.cli_help import App
 from vidops.config import Params, PathsConfig, load_params
 from vidops.errors import VidopsError
 
-app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
+app = App(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
 P = PathsConfig()
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
 

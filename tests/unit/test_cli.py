@@ -105,3 +105,32 @@ def test_history_has_a_header_and_plain_columns(runner, tmp_path, monkeypatch):
     assert lines[0].split()[:2] == ["when", "(UTC)"] and "replaced" in lines[0]
     assert lines[1].split()[1:4] == ["v1", "-", "gate"]
     assert lines[2].split()[1:4] == ["v2", "v1", "promote"]
+
+
+@pytest.mark.parametrize("command", sorted(c.name or c.callback.__name__
+                                           for c in cli.app.registered_commands))
+def test_help_names_what_to_type_not_python_types(runner, command):
+    """typer 0.29 printed `--no-dvc <bool>`, `{source}`, `<list[Path]>`; click's names read."""
+    result = runner.invoke(cli.app, [command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    for python_spelling in ("<bool>", "<str>", "<int>", "<float>", "<path>", "list[", "{"):
+        assert python_spelling not in result.output, (command, python_spelling)
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    assert usage.split("Usage: ")[1].split()[1] == command
+
+
+def test_help_spells_flags_options_and_arguments_as_click_does(runner):
+    env = {"COLUMNS": "120"}
+    imp = runner.invoke(cli.app, ["import", "--help"], env=env).output
+    assert "import [OPTIONS] SOURCE" in imp
+    assert [line.split()[1:3] for line in imp.splitlines() if "--params" in line] == [["--params", "PATH"]]
+    no_dvc = next(line for line in imp.splitlines() if "--no-dvc" in line).split()
+    assert no_dvc[1:3] == ["--no-dvc", "copy"]  # a flag: no value named after it
+    predict = runner.invoke(cli.app, ["predict", "--help"], env=env).output
+    assert "predict [OPTIONS] VIDEOS..." in predict
+    assert any(line.split()[1:4] == ["*", "VIDEOS...", "PATH"] for line in predict.splitlines())
+    serve = runner.invoke(cli.app, ["serve", "--help"], env=env).output
+    assert any(line.split()[1:3] == ["--port", "INTEGER"] for line in serve.splitlines())
+    assert any(line.split()[1:3] == ["--poll-s", "FLOAT"] for line in serve.splitlines())
+    missing = runner.invoke(cli.app, ["import"], env=env)
+    assert missing.exit_code == 2 and "Missing argument 'SOURCE'" in missing.output
