@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from vidops.errors import VidopsError
+from vidops.registry.descriptions import model_description
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 EVENT_PREFIX = "vidops.champion."  # + 6-digit sequence number: one tag per champion event
@@ -107,7 +108,20 @@ def move_champion(client, name: str, version: str, action: str, reason: str) -> 
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "champion_since", event.at)
     client.set_model_version_tag(name, version, "champion_reason", _short(f"{action}: {reason}"))
+    describe_model(client, name)
     return event
+
+
+def describe_model(client, name: str) -> None:
+    """Rewrite the registered model's description with the reconciled history as a table.
+
+    The table is a view of the tags and the alias, rewritten after every move and by every
+    register run: a kill before this write, or an alias moved in the MLflow UI, leaves it
+    behind until the next one; `vidops history` reads the tags themselves.
+    """
+    current = client.get_registered_model(name).description
+    client.update_registered_model(name, description=model_description(
+        name, history(client, name), current))
 
 
 def _short(text: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
+from urllib.parse import quote
 
 MODEL_DESCRIPTION = (
     "Video classifier trained and registered by vidops (`dvc repro`, or the Prefect flow "
@@ -10,11 +12,62 @@ MODEL_DESCRIPTION = (
     "`label` and one probability column per class. The alias `champion` is the version "
     "serving loads (`models:/{name}@champion`); it moves only when a version passes the "
     "promotion gate (register stage), or by `vidops promote` / `vidops rollback`. The "
-    "history of the alias: `vidops history`, or the `vidops.champion.*` tags of the model.")
+    "history of the alias is the table below (newest first), `vidops history`, and the "
+    "`vidops.champion.*` tags of the model, one per move.")
+HISTORY_HEADING = "### Champion history"
+# MLflow's SQL stores keep a description in 5,000 characters (PostgreSQL refuses more): the
+# table shows the newest moves that fit, reasons cut short; `vidops history` lists them all.
+MAX_DESCRIPTION = 5000
+REASON_CHARS = 160
 
 
-def model_description(name: str) -> str:
-    return MODEL_DESCRIPTION.format(name=name)
+class Event(Protocol):  # registry.champion.ChampionEvent, without importing MLflow's side
+    at: str
+    action: str
+    version: str
+    previous: str | None
+    reason: str
+    user: str
+
+
+def model_description(name: str, events: Sequence[Event], current: str | None = None) -> str:
+    """The registered model's page: ``current`` (the description as it stands: a user's edits
+    above the history are kept) or the default text, then the champion history as a table."""
+    preamble = (current or "").split(HISTORY_HEADING)[0].strip() or MODEL_DESCRIPTION.format(name=name)
+    preamble = preamble[: MAX_DESCRIPTION // 2]
+    head = f"{preamble}\n\n{HISTORY_HEADING}\n\n"
+    return head + history_table(name, events, MAX_DESCRIPTION - len(head))
+
+
+def history_table(name: str, events: Sequence[Event], budget: int = MAX_DESCRIPTION) -> str:
+    """Markdown table of champion moves, newest first, in at most ``budget`` characters;
+    each version links to its page."""
+    if not events:
+        return "No champion yet."
+
+    def version(v: str | None) -> str:
+        return f"[v{v}](#/models/{quote(name)}/versions/{v})" if v else "-"
+
+    def cell(text: str, limit: int = REASON_CHARS) -> str:  # one line, pipes escaped
+        text = " ".join(text.split())
+        text = text if len(text) <= limit else text[: limit - 3] + "..."
+        return text.replace("|", "\\|")
+
+    rows = ["| when (UTC) | champion | replaced | how | who | why |", "|---|---|---|---|---|---|"]
+    newest_first = list(reversed(events))
+    footer = f"\n\n{len(events)} moves in all; the earlier ones: `vidops history`."
+    used = sum(len(r) + 1 for r in rows) + len(footer)
+    shown = 0
+    for e in newest_first:
+        when = e.at.replace("T", " ").removesuffix("Z")  # the heading says UTC; no wrap at T
+        row = (f"| {when} | {version(e.version)} | {version(e.previous)} | {e.action} | "
+               f"{cell(e.user, 40)} | {cell(e.reason)} |")
+        if used + len(row) + 1 > budget:
+            break
+        rows.append(row)
+        used += len(row) + 1
+        shown += 1
+    return "\n".join(rows) + (footer if shown < len(events) else "")
 
 
 def version_description(name: str, version: str, arch: str, classes: list[str],

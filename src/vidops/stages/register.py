@@ -18,8 +18,8 @@ from vidops.data.records import read_manifest
 from vidops.errors import VidopsError
 from vidops.fileio import atomic_write_json
 from vidops.models.artifact import META, read_run_id
-from vidops.registry.champion import CHALLENGER, current_champion, move_champion
-from vidops.registry.descriptions import model_description, version_description
+from vidops.registry.champion import CHALLENGER, current_champion, describe_model, move_champion
+from vidops.registry.descriptions import version_description
 from vidops.registry.gate import compare, decide
 from vidops.registry.lock import registry_lock
 from vidops.registry.provenance import PROVENANCE, provenance_tags
@@ -115,6 +115,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
                        "(register.promote_experiments is false)")
         if promote:
             move_champion(client, cfg.model_name, version, "gate", reason)
+        else:
+            describe_model(client, cfg.model_name)  # the page exists from version 1 on
     tags = {**provenance, "run_id": run_id, "macro_f1": f"{candidate_f1:.6f}",
             "gate": "promoted" if promote else "passed, not moved" if decision.promote else "rejected",
             "gate_reason": reason, "dvc_experiment": experiment or "",
@@ -138,15 +140,13 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
 
 def _describe(client, name: str, version: str, model_dir: Path, metrics: dict,
               manifest_path: Path, data_version: str, gate: str, reason: str) -> None:
-    """Descriptions for the MLflow UI: the registered model's once, every version's."""
+    """The version's description for the MLflow UI (the model's: champion.describe_model)."""
     meta = json.loads((model_dir / META).read_text())
     clips = Counter(r.split for r in read_manifest(manifest_path))
     text = version_description(name, version, meta["model"]["arch"], meta["classes"],
                                data_version, {s: clips[s] for s in ("train", "val", "test")},
                                metrics, gate, reason)
     client.update_model_version(name, version, description=text)
-    if not client.get_registered_model(name).description:
-        client.update_registered_model(name, description=model_description(name))
 
 
 def _twin_of_champion(client, name: str, provenance: dict[str, str]) -> str | None:

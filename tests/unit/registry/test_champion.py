@@ -139,3 +139,49 @@ def test_the_history_of_an_earlier_release_is_read(registry):
     move_champion(client, NAME, "2", "gate", "new")
     assert [(e.version, e.previous) for e in history(client, NAME)] == [("1", None), ("2", "1")]
     assert rollback(client, NAME, "back").version == "1"
+
+
+def _table(client) -> list[list[str]]:
+    """The history table of the registered model's description, as cells per row."""
+    text = client.get_registered_model(NAME).description
+    table = text.split("### Champion history")[1].strip().splitlines()
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in table[2:]
+            if line.startswith("|")]
+
+
+def test_the_model_page_shows_the_history_as_a_table_newest_first(registry):
+    client, _ = registry
+    move_champion(client, NAME, "1", "gate", "first")
+    move_champion(client, NAME, "3", "promote", "hotfix | urgent\nsecond line")
+    rollback(client, NAME, "hotfix was worse")
+    rows = _table(client)
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        (f"[v1](#/models/{NAME}/versions/1)", f"[v3](#/models/{NAME}/versions/3)", "rollback"),
+        (f"[v3](#/models/{NAME}/versions/3)", f"[v1](#/models/{NAME}/versions/1)", "promote"),
+        (f"[v1](#/models/{NAME}/versions/1)", "-", "gate")]
+    assert rows[1][5] == "hotfix \\| urgent second line"  # one cell: pipe escaped, one line
+    assert [r[0] for r in rows] == [e.at.replace("T", " ")[:-1] for e in reversed(history(client, NAME))]
+
+
+def test_the_table_keeps_a_users_text_and_fits_the_stores_column(registry):
+    client, _ = registry
+    client.update_registered_model(NAME, description="Line camera 3, owned by the QA team.")
+    for i in range(80):
+        move_champion(client, NAME, "1234"[i % 4], "promote", "r" * 400)
+    text = client.get_registered_model(NAME).description
+    assert text.startswith("Line camera 3, owned by the QA team.\n\n### Champion history")
+    assert len(text) <= 5000  # PostgreSQL's column: a longer description is refused
+    rows = _table(client)
+    assert 5 < len(rows) < 80 and "80 moves in all" in text
+    assert rows[0][0] == history(client, NAME)[-1].at.replace("T", " ")[:-1] and rows[0][5].endswith("...")
+
+
+def test_the_table_catches_up_with_an_alias_moved_in_the_ui(registry):
+    from vidops.registry.champion import describe_model
+
+    client, _ = registry
+    move_champion(client, NAME, "1", "gate", "first")
+    client.set_registered_model_alias(NAME, "champion", "2")  # the pencil in the MLflow UI
+    describe_model(client, NAME)  # what the next register run does
+    assert [(r[1], r[3]) for r in _table(client)] == [
+        (f"[v2](#/models/{NAME}/versions/2)", "external"), (f"[v1](#/models/{NAME}/versions/1)", "gate")]
