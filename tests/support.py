@@ -261,3 +261,25 @@ def sqlite_registry(folder: Path, versions: int = 2, name: str = "vidops-classif
     for _ in range(versions):
         client.create_model_version(name, str(folder / "m"))
     return client, uri
+
+
+def rendered(url: str, workdir: Path, offline: bool = False, budget_ms: int = 20000) -> str:
+    """The page's DOM after its scripts ran, as a user's browser has it: headless Chromium
+    (Debian's package, installed by .ci/run), a fresh profile, no background connections.
+    ``offline``: every host name fails to resolve, so only file:// and the page itself load."""
+    import tempfile
+
+    chromium = shutil.which("chromium")
+    assert chromium, "headless Chromium is needed (`apt-get install chromium`; .ci/run installs it)"
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=workdir)
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
+           # a desktop-sized window: pages render only what is in view (Prefect's log list)
+           "--window-size=1400,2000",
+           "--dump-dom", url]
+    if offline:
+        cmd.insert(1, "--host-resolver-rules=MAP * ~NOTFOUND")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout

@@ -332,7 +332,8 @@ def test_a_retrain_from_the_champions_own_inputs_registers_nothing(prepared, tmp
     assert first.promoted and first.version == "1"
     again = register()
     assert (again.version, again.promoted) == ("1", False) and "nothing registered" in again.reason
-    assert json.loads((tmp_path / "promotion.json").read_text())["reason"] == again.reason
+    written = json.loads((tmp_path / "promotion.json").read_text())
+    assert written["reason"] == again.reason and written["registered"] is False and first.registered
     client = MlflowClient()
     assert len(client.search_model_versions("name = 'vidops-classifier'")) == 1
     (repo / "params.yaml").write_text("register:\n  min_f1: 0.0\n  min_delta: 0.04\n")

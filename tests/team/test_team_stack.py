@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from servers import psql
-from support import answers, copy_project, free_port, stop_group, wait_until
+from support import answers, copy_project, free_port, rendered, stop_group, wait_until
 
 pytestmark = pytest.mark.slow
 STAGES = {"ingest", "extract", "validate", "train", "evaluate", "register"}
@@ -267,3 +267,48 @@ class _Load(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=120)
+
+
+def _text(html: str) -> str:
+    """What the page says: tags dropped, whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_the_uis_show_what_happened(stack, team_run, tmp_path):
+    """The pages a user opens, rendered by headless Chromium against the real servers."""
+    _, _, run = team_run
+    prefect_ui = stack.prefect.removesuffix("/api")
+    # Prefect: the flow-run page has the stage lines (posted live by the flow) and the state.
+    logs = _prefect(stack.prefect, "logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}})
+    assert any(log["message"].startswith("ingest | manifest: 24 clips") for log in logs), \
+        [log["message"] for log in logs][:20]
+    page = _text(rendered(f"{prefect_ui}/runs/flow-run/{run['id']}", tmp_path))
+    assert run["name"] in page and "Completed" in page
+    assert "ingest | manifest: 24 clips" in page, page[:3000]
+    # ... and the result artifact: figures with their interval, the gate, the version's link.
+    artifacts = _prefect(stack.prefect, "artifacts/filter",
+                         {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+    result = next(a for a in artifacts if a["key"] == "pipeline-result")
+    page = _text(rendered(f"{prefect_ui}/artifacts/artifact/{result['id']}", tmp_path))
+    assert "video-pipeline result" in page and "95% interval" in page
+    assert "Gate: promoted to champion" in page and f"{NAME} version 1" in page
+    link = f"{stack.mlflow}/#/models/{NAME}/versions/1?workflowType=machine_learning"
+    assert f'href="{link}"' in rendered(f"{prefect_ui}/artifacts/artifact/{result['id']}", tmp_path)
+
+    # MLflow: the version's page says what it is; the model's page has the champion history.
+    page = _text(rendered(link, tmp_path))
+    assert "Test macro F1" in page and "95% interval" in page and "Gate: promoted" in page
+    html = rendered(f"{stack.mlflow}/#/models/{NAME}?workflowType=machine_learning", tmp_path)
+    assert "Champion history" in _text(html) and "<table" in html
+    rows = [_text(r) for r in re.findall(r"<tr>(.*?)</tr>", html.split("Champion history", 1)[1], re.S)]
+    assert rows[0] == "when (UTC) champion replaced how who why"
+    # newest first; the oldest is the scheduled run's (other tests here move champion later)
+    assert rows[-1].split()[2:5] == ["v1", "-", "gate"], rows  # date, time, then the move
+    # The experiment link vidops prints opens on its runs, not MLflow 3's GenAI overview.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(stack.mlflow)
+    training = client.get_run(client.get_model_version(NAME, "1").run_id)
+    page = _text(rendered(f"{stack.mlflow}/#/experiments/{training.info.experiment_id}"
+                          "?workflowType=machine_learning", tmp_path))
+    assert training.info.run_name in page

@@ -40,7 +40,8 @@ def result_markdown(summary: dict[str, Any], root: Path) -> str:
     if promotion:
         decision = "promoted to `champion`" if promotion["promoted"] else "not promoted"
         link = mlflow_version_link(promotion["model_name"], promotion["version"], root)
-        lines += [f"**Gate:** {decision}: {promotion['reason']}", "", f"**Registered:** {link}", ""]
+        what = "Registered" if promotion.get("registered", True) else "Champion, unchanged"
+        lines += [f"**Gate:** {decision}: {promotion['reason']}", "", f"**{what}:** {link}", ""]
     lines += ["| stage | status | seconds |", "| --- | --- | --- |"]
     lines += [f"| {stage} | {status} | {summary['seconds'].get(stage, '')} |"
               for stage, status in summary["stages"].items()]

@@ -57,6 +57,7 @@ class RegisterResult:
     f1_difference_ci: list[float] | None = None  # paired bootstrap, 95%
     class_recall: dict | None = None  # class -> {challenger, champion} recall
     class_drops: dict | None = None  # classes whose recall fell more than max_class_drop
+    registered: bool = True  # False: the champion's twin, nothing new (``version`` is the champion)
 
 
 def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path,
@@ -85,7 +86,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
         # another version would be a duplicate that the gate could promote over itself.
         result = RegisterResult(cfg.model_name, twin, run_id, candidate_f1, twin, None, False,
                                 f"same code, data and params as champion version {twin}: "
-                                "nothing registered", cfg.gate)
+                                "nothing registered", cfg.gate, registered=False)
         promotion_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(promotion_path, asdict(result))
         return result

@@ -1,0 +1,41 @@
+"""The result a flow run leaves on its Prefect page, as markdown."""
+
+from pathlib import Path
+
+from vidops.pipeline.run_report import result_markdown
+
+STAGES = {"ingest": "ran", "train": "ran", "register": "ran"}
+METRICS = {"macro_f1": 0.8125, "macro_f1_ci": [0.61, 0.93], "accuracy": 0.83, "weighted_f1": 0.82}
+
+
+def _summary(**promotion) -> dict:
+    return {"stages": STAGES, "seconds": {"train": 12.5}, "metrics": METRICS,
+            "promotion": {"model_name": "vidops-classifier", "version": "3", "promoted": True,
+                          "reason": "macro F1 0.812 >= 0.5", **promotion}}
+
+
+def test_figures_come_with_their_interval_and_the_gate_with_its_reason(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000/")
+    text = result_markdown(_summary(), Path("/p"))
+    assert "| macro F1 | 0.812 (95% interval 0.610 to 0.930) |" in text
+    assert "**Gate:** promoted to `champion`: macro F1 0.812 >= 0.5" in text
+    assert ("**Registered:** [vidops-classifier version 3](http://mlflow.team:5000/#/models/"
+            "vidops-classifier/versions/3?workflowType=machine_learning)") in text
+    assert "| train | ran | 12.5 |" in text
+
+
+def test_a_local_store_gets_the_command_that_opens_it(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    text = result_markdown(_summary(promoted=False, reason="below the bar"), Path("/p"))
+    assert "**Gate:** not promoted: below the bar" in text
+    assert "`mlflow ui --backend-store-uri sqlite:////p/mlruns/mlflow.db`" in text
+
+
+def test_a_retrain_that_registered_nothing_does_not_claim_a_registration(monkeypatch):
+    """The champion's twin: promotion.json names the champion's version, not a new one."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    text = result_markdown(_summary(promoted=False, registered=False,
+                                    reason="same code, data and params as champion version 3: "
+                                           "nothing registered"), Path("/p"))
+    assert "**Registered:**" not in text
+    assert "**Champion, unchanged:** vidops-classifier version 3" in text
