@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 # Stage commands in dvc.yaml call `vidops` and `dvc` from the virtual environment.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean plots-offline
 
 install: $(STAMP)
 
@@ -32,8 +32,12 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check src tests flows benchmarks
+	$(BIN)/ruff check src tests flows benchmarks scripts
 	$(BIN)/lint-imports
+
+# Once, where the npm registry is reachable: `dvc plots show` then draws its Vega plots offline.
+plots-offline: install
+	$(BIN)/python scripts/dvc_plots_offline.py
 
 clean:
 	rm -rf artifacts reports mlruns demo_data data dvc.lock data.dvc .vidops.lock

@@ -3,13 +3,15 @@
 import base64
 import json
 import os
+import re
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
-from support import TINY_PARAMS, answers, copy_project, free_port, stop_group, wait_until
+from support import REPO, TINY_PARAMS, answers, copy_project, free_port, rendered, stop_group, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -66,6 +68,7 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
 
     plots = json.loads(sh("dvc", "plots", "show", "--json", cwd=project).stdout)["data"]
     assert {"reports/train_log.csv", "reports/predictions.csv"} <= set(plots)
+    _plots_render_offline(project, tmp_path)
 
     history = sh("vidops", "history", cwd=project).stdout
     assert "v1" in history and "gate" in history
@@ -74,6 +77,64 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     promoted = sh("vidops", "promote", "--version", "1", "--reason", "re-affirm", cwd=project)
     assert "champion is now version 1" in promoted.stdout
     assert "promote" in sh("vidops", "history", cwd=project).stdout
+
+
+def _fake_library(folder, name: str, version: str, code: str):
+    """An npm tarball of ``name`` whose build/<name>.min.js is ``code``, and its Library pin."""
+    import io
+    import tarfile
+
+    data = code.encode()
+    with tarfile.open(folder / f"{name}-{version}.tgz", "w:gz") as tar:
+        info = tarfile.TarInfo(f"package/build/{name}.min.js")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    offline = _offline_script()
+    return offline.Library(name, version, offline.integrity_of((folder / f"{name}-{version}.tgz")
+                                                                .read_bytes()))
+
+
+def _offline_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dvc_plots_offline",
+                                                  REPO / "scripts" / "dvc_plots_offline.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plots_render_offline(project, tmp_path):
+    """`make plots-offline`: the template inlines the libraries; DVC's page then draws its Vega
+    plots with every host unreachable. Stand-in libraries here (no network in tests): a
+    vega-embed that writes what it was given into the plot's div."""
+    offline = _offline_script()
+    tarballs = tmp_path / "npm"
+    tarballs.mkdir()
+    embed = ("window.vegaEmbed = function (sel, spec) { document.querySelector(sel)"
+             ".insertAdjacentHTML('beforeend', '<p>dr' + 'awn: ' + spec.$schema + '</p>'); "
+             "return Promise.resolve(); };")
+    libraries = (_fake_library(tarballs, "vega", "5.20.2", "window.vega = {};"),
+                 _fake_library(tarballs, "vega-lite", "5.2.0", "window.vegaLite = {};"),
+                 _fake_library(tarballs, "vega-embed", "6.18.2", embed))
+    template = offline.install(project, tarballs, libraries)
+    assert "html_template = plots_offline.html" in (project / ".dvc" / "config.local").read_text()
+    sh("dvc", "plots", "show", cwd=project)
+    page = (project / "dvc_plots" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "window.vegaLite = {};" in page
+    drawn = rendered((project / "dvc_plots" / "index.html").as_uri(), tmp_path, offline=True)
+    # the val F1 curve(s) and the confusion plot; the marker is split in the stand-in's
+    # source, so only what it drew counts
+    plots = page.count("vegaEmbed('#")
+    assert plots >= 2 and drawn.count("<p>drawn: ") == plots
+
+    # A tarball that is not the pinned one is refused by name; the template stays as it was.
+    before = template.read_bytes()
+    (tarballs / "vega-embed-6.18.2.tgz").write_bytes(b"\x1f\x8b tampered")
+    with pytest.raises(offline.OfflinePlotsError, match=re.escape("vega-embed-6.18.2.tgz: integrity")):
+        offline.install(project, tarballs, libraries)
+    assert template.read_bytes() == before
 
 
 def _changed_code_reruns_the_stages_that_run_it(project):

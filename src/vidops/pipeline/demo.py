@@ -44,7 +44,10 @@ def run_demo(source: Path, per_class: int) -> None:
         f"{paths.metrics}, {paths.validation}   figures and the data verdict",
         f"{paths.data_docs}/verdict.html   the data verdict as a page (Great Expectations' "
         "Data Docs beside it)",
-        "dvc repro / dvc metrics show / dvc plots show --json   the DVC view",
+        "dvc repro / dvc metrics show / dvc plots show   the DVC view (`make plots-offline` "
+        "once: the plots page then draws with no network)",
+        "dvc exp show --drop '.*' --keep 'Experiment|macro_f1|accuracy|model.arch'   this run "
+        "in the `workspace` row (`main` shows ! until dvc.lock and the reports are committed)",
         "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   runs and the registry: open "
         "http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (MLflow 3 otherwise "
         "opens on its GenAI overview)",
