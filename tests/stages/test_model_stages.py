@@ -111,6 +111,15 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     assert "Gate: **promoted**" in champion.description and "cnn_lstm" in champion.description
     assert "champion_before" not in champion.tags and all(champion.tags.values())
     assert "alias `champion`" in client.get_registered_model("vidops-classifier").description
+    # The signature names what the served model returns, as it returns it.
+    import mlflow
+    import pandas as pd
+
+    signature = mlflow.models.get_model_info("models:/vidops-classifier@champion").signature
+    assert [c.name for c in signature.outputs.inputs] == ["label", "score", "probabilities", "error"]
+    out = mlflow.pyfunc.load_model("models:/vidops-classifier@champion").predict(
+        pd.DataFrame({"video": [next((prepared / "raw").rglob("*.mp4")).read_bytes()]}))
+    assert list(out.columns) == ["label", "score", "probabilities", "error"]
 
     # A second model under the bar: registered as challenger, champion untouched.
     second = tmp_path / "second"

@@ -20,11 +20,19 @@ def publish_model(model_dir: Path, run_id: str, model_name: str, model_code: str
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import Map
 
     import vidops
 
     package = Path(vidops.__file__).parent
-    signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, video_column)]))
+    # Outputs as serving/pyfunc.py writes them: a video that cannot be read gets its row
+    # with only ``error`` set, so no output column is required.
+    outputs = Schema([ColSpec(DataType.string, "label", required=False),
+                      ColSpec(DataType.double, "score", required=False),
+                      ColSpec(Map(DataType.double), "probabilities", required=False),
+                      ColSpec(DataType.string, "error", required=False)])
+    signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, video_column)]),
+                               outputs=outputs)
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         # A dataset with no test clip has no example to give; the signature still holds.
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
