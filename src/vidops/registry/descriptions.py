@@ -19,6 +19,8 @@ HISTORY_HEADING = "### Champion history"
 # table shows the newest moves that fit, reasons cut short; `vidops history` lists them all.
 MAX_DESCRIPTION = 5000
 REASON_CHARS = 160
+NAMED_CLASSES = 30  # a version's page names this many classes, then counts the rest
+GATE_REASON_CHARS = 1500
 
 
 class Event(Protocol):  # registry.champion.ChampionEvent, without importing MLflow's side
@@ -79,7 +81,13 @@ def version_description(name: str, version: str, arch: str, classes: list[str],
         low, high = metrics["macro_f1_ci"]
         interval = f" (95% interval {low:.3f} to {high:.3f})"
     split = ", ".join(f"{n} {s}" for s, n in clips.items())
-    return (f"**{arch}** over {len(classes)} classes ({', '.join(classes)}).\n\n"
+    # Bounded to fit the store's 5,000 characters whatever the class count or the reason's
+    # length (a gate listing hundreds of classes); the whole reason is the `gate_reason` tag.
+    named = ", ".join(classes[:NAMED_CLASSES]) + (
+        f", and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else "")
+    if len(reason) > GATE_REASON_CHARS:
+        reason = reason[: GATE_REASON_CHARS - 3] + "... (whole: tag `gate_reason`)"
+    return (f"**{arch}** over {len(classes)} classes ({named}).\n\n"
             f"Data version `{data_version}` (md5 of data/raw in data.dvc): {split} clips.\n\n"
             f"Test macro F1 **{metrics['macro_f1']:.3f}**{interval} on "
             f"{metrics.get('n_clips', clips.get('test', '?'))} test clips; accuracy "
