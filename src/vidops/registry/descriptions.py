@@ -87,7 +87,7 @@ def version_description(name: str, version: str, arch: str, classes: list[str],
         f", and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else "")
     if len(reason) > GATE_REASON_CHARS:
         reason = reason[: GATE_REASON_CHARS - 3] + "... (whole: tag `gate_reason`)"
-    return (f"**{arch}** over {len(classes)} classes ({named}).\n\n"
+    text = (f"**{arch}** over {len(classes)} classes ({named}).\n\n"
             f"Data version `{data_version}` (md5 of data/raw in data.dvc): {split} clips.\n\n"
             f"Test macro F1 **{metrics['macro_f1']:.3f}**{interval} on "
             f"{metrics.get('n_clips', clips.get('test', '?'))} test clips; accuracy "
@@ -95,3 +95,4 @@ def version_description(name: str, version: str, arch: str, classes: list[str],
             f"Gate: **{gate}**: {reason}.\n\n"
             f"Serve it: `vidops serve` follows `champion`; this version alone: "
             f"`mlflow models serve -m models:/{name}/{version} --env-manager local`.")
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 3] + "..."
