@@ -300,7 +300,8 @@ def test_the_uis_show_what_happened(stack, team_run, tmp_path):
     assert "Test macro F1" in page and "95% interval" in page and "Gate: promoted" in page
     html = rendered(f"{stack.mlflow}/#/models/{NAME}?workflowType=machine_learning", tmp_path)
     assert "Champion history" in _text(html) and "<table" in html
-    rows = [_text(r) for r in re.findall(r"<tr>(.*?)</tr>", html.split("Champion history", 1)[1], re.S)]
+    history = html.split("Champion history", 1)[1].split("</table>", 1)[0]  # not the tags table
+    rows = [_text(r) for r in re.findall(r"<tr>(.*?)</tr>", history, re.S)]
     assert rows[0] == "when (UTC) champion replaced how who why"
     # newest first; the oldest is the scheduled run's (other tests here move champion later)
     assert rows[-1].split()[2:5] == ["v1", "-", "gate"], rows  # date, time, then the move
