@@ -117,11 +117,19 @@ def describe_model(client, name: str) -> None:
 
     The table is a view of the tags and the alias, rewritten after every move and by every
     register run: a kill before this write, or an alias moved in the MLflow UI, leaves it
-    behind until the next one; `vidops history` reads the tags themselves.
+    behind until the next one; `vidops history` reads the tags themselves. A failed write is
+    a warning: the move it follows is done and recorded, and failing here would report it as
+    one that did not happen.
     """
-    current = client.get_registered_model(name).description
-    client.update_registered_model(name, description=model_description(
-        name, history(client, name), current))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_registered_model(name).description
+        client.update_registered_model(name, description=model_description(
+            name, history(client, name), current))
+    except MlflowException as err:
+        log.warning("%s: the model page's history table was not updated (%s); the next move "
+                    "or register run rewrites it", name, err.message)
 
 
 def _short(text: str) -> str:

@@ -185,3 +185,18 @@ def test_the_table_catches_up_with_an_alias_moved_in_the_ui(registry):
     describe_model(client, NAME)  # what the next register run does
     assert [(r[1], r[3]) for r in _table(client)] == [
         (f"[v2](#/models/{NAME}/versions/2)", "external"), (f"[v1](#/models/{NAME}/versions/1)", "gate")]
+
+
+def test_a_failed_page_update_does_not_undo_or_deny_the_move(registry, monkeypatch, caplog):
+    from mlflow.exceptions import MlflowException
+
+    client, _ = registry
+
+    def refused(*args, **kwargs):
+        raise MlflowException("value too long for type character varying(5000)")
+
+    monkeypatch.setattr(client, "update_registered_model", refused)
+    event = move_champion(client, NAME, "2", "promote", "page store down")
+    assert event.version == "2" and current_champion(client, NAME) == "2"
+    assert [e.version for e in history(client, NAME)] == ["2"]
+    assert "history table was not updated" in caplog.text and "varying(5000)" in caplog.text
