@@ -44,32 +44,30 @@ def _set_metavars(params: list[Any], ctx: Any) -> None:
             param.metavar = _click_type(param, ctx)  # PATH, TEXT, INTEGER, FLOAT, ...
 
 
-def _usage(command: TyperCommand | TyperGroup, ctx: Any) -> list[str]:
-    pieces = [command.options_metavar] if command.options_metavar else []
-    for param in command.get_params(ctx):
-        if isinstance(param, TyperArgument):
-            pieces.append(param.metavar if param.required else f"[{param.metavar}]")
-    return pieces
+class _ClickSpelling:
+    """Shared by the command and the group: metavars set before parsing or help, and a usage
+    line naming arguments plainly (``SOURCE``, ``[SOURCE]``) instead of typer's braces."""
 
-
-class Command(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)
+        params = super().get_params(ctx)  # type: ignore[misc]
         _set_metavars(params, ctx)
         return params
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return _usage(self, ctx)
+        pieces = [self.options_metavar] if self.options_metavar else []  # type: ignore[attr-defined]
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                pieces.append(param.metavar if param.required else f"[{param.metavar}]")
+        return pieces
 
 
-class Group(TyperGroup):
-    def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)
-        _set_metavars(params, ctx)
-        return params
+class Command(_ClickSpelling, TyperCommand):
+    pass
 
+
+class Group(_ClickSpelling, TyperGroup):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [*_usage(self, ctx), self.subcommand_metavar]
+        return [*super().collect_usage_pieces(ctx), self.subcommand_metavar]
 
 
 class App(typer.Typer):

@@ -82,13 +82,11 @@ class StrengthPath:
     why: str = ""  # when nothing was cross-validated: the reason
 
     def mean_losses(self) -> list[float]:
-        return [float(np.mean(x)) if x else float("inf") for x in self.fold_losses]
+        return _means(self.fold_losses)
 
 
-def choose_c(features: np.ndarray, targets: np.ndarray, groups: Sequence[str],
-             grid: Sequence[float], seed: int, blocks: Sequence[int] | None = None) -> float:
-    """The inverse L2 strength with the lowest held-out log loss (see ``strength_path``)."""
-    return strength_path(features, targets, groups, grid, seed, blocks).best
+def _means(fold_losses: list[list[float]]) -> list[float]:
+    return [float(np.mean(x)) if x else float("inf") for x in fold_losses]
 
 
 def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[str],
@@ -129,8 +127,7 @@ def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[st
                 (features[test_idx] - mean) / scale)
             held_out.append(float(log_loss(targets[test_idx], probs, labels=labels)))
         fold_losses.append(held_out)
-    path = StrengthPath(grid, fold_losses, 0.0)
-    losses = path.mean_losses()
+    losses = _means(fold_losses)
     best = grid[int(np.argmin(losses))]
     log.info("linear head: held-out log loss %s -> C = %g",
              ", ".join(f"C={c:g}: {x:.3f}" for c, x in zip(grid, losses, strict=True)), best)

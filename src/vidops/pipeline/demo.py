@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from vidops.config import load_params
+from vidops.registry.descriptions import TRAINING_VIEW
 
 
 def run_demo(source: Path, per_class: int) -> None:
@@ -49,7 +50,7 @@ def run_demo(source: Path, per_class: int) -> None:
         "dvc exp show --drop '.*' --keep 'Experiment|macro_f1|accuracy|model.arch'   this run "
         "in the `workspace` row (`main` shows ! until dvc.lock and the reports are committed)",
         "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   runs and the registry: open "
-        "http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (MLflow 3 otherwise "
+        f"http://127.0.0.1:5000/#/experiments/1?{TRAINING_VIEW} (MLflow 3 otherwise "
         "opens on its GenAI overview)",
         "vidops predict demo_data/spin/spin_000.mp4   the champion on a clip",
     ):

@@ -284,11 +284,12 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
             summary["seconds"][stage] = outcome["seconds"]
             lock_changed = lock_changed or outcome.get("dvc_lock_changed", False)
         summary["pushed"] = push_task(root)
-    summary.update(_reports(Path(root)))
+    reports, metrics = _reports(Path(root))
+    summary.update(reports)
     if lock_changed:  # DVC says it after every stage; once is enough
         logger.info("dvc.lock changed: `git add dvc.lock data.dvc && git commit` records this "
                     "run in git")
-    publish(summary, Path(root), Path(root) / load_params(Path(root) / "params.yaml").paths.metrics)
+    publish(summary, Path(root), metrics)
     ran = [s for s, status in summary["stages"].items() if status == "ran"]
     if ran:
         logger.info("ran %s; up to date: %s", ", ".join(ran),
@@ -302,19 +303,20 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
     return summary
 
 
-def _reports(root: Path) -> dict[str, Any]:
-
+def _reports(root: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The summary's figures and gate decision, and every figure of metrics.json (the
+    confusion matrix for the artifact), each file read once."""
     paths = load_params(root / "params.yaml").paths
     out: dict[str, Any] = {}
-    metrics, promotion = root / paths.metrics, root / paths.promotion
-    if metrics.is_file():
-        m = json.loads(metrics.read_text())
+    metrics_path, promotion = root / paths.metrics, root / paths.promotion
+    m = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    if m is not None:
         out["metrics"] = {k: round(m[k], 4) for k in ("accuracy", "macro_f1", "weighted_f1")}
         out["metrics"].update({k: [round(x, 4) for x in m[k]] for k in ("accuracy_ci", "macro_f1_ci")
                                if k in m})
     if promotion.is_file():
         out["promotion"] = json.loads(promotion.read_text())
-    return out
+    return out, m
 
 
 def serve_scheduled(cron: str, name: str = "vidops-scheduled", root: str = ".",

@@ -3,12 +3,13 @@ decision, the registered version with a link to it in MLflow, and the confusion 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from vidops.registry.descriptions import TRAINING_VIEW, version_page
 
 RESULT_KEY = "pipeline-result"
 CONFUSION_KEY = "confusion-matrix"
@@ -17,8 +18,7 @@ CONFUSION_KEY = "confusion-matrix"
 def mlflow_version_link(name: str, version: str, root: Path) -> str:
     """Where the version's page is: the team's MLflow server, or the local UI's command."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    # workflowType: MLflow 3's UI otherwise shows its GenAI side (traces) around the page.
-    page = f"#/models/{name}/versions/{version}?workflowType=machine_learning"
+    page = f"{version_page(name, version)}?{TRAINING_VIEW}"
     if uri.startswith(("http://", "https://")):
         return f"[{name} version {version}]({uri.rstrip('/')}/{page})"
     store = uri or f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
@@ -50,12 +50,12 @@ def result_markdown(summary: dict[str, Any], root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish(summary: dict[str, Any], root: Path, metrics_path: Path) -> None:
-    """The result (markdown) and, when the test split was scored, its confusion matrix (table)."""
+def publish(summary: dict[str, Any], root: Path, metrics: dict[str, Any] | None) -> None:
+    """The result (markdown) and, when the test split was scored (``metrics``: all of
+    metrics.json), its confusion matrix (table)."""
     create_markdown_artifact(key=RESULT_KEY, markdown=result_markdown(summary, root),
                              description="test figures, gate decision, registered version")
-    if metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text())
+    if metrics:
         classes, matrix = metrics.get("classes"), metrics.get("confusion_matrix")
         if classes and matrix:
             rows = [{"true label": label, **{f"predicted {c}": n for c, n in zip(classes, row,

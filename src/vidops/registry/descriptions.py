@@ -23,6 +23,16 @@ NAMED_CLASSES = 30  # a version's page names this many classes, then counts the 
 GATE_REASON_CHARS = 1500
 
 
+# MLflow 3's UI shows its GenAI side (traces) around a page unless the URL asks for the
+# training side; no server setting does it (checked in 3.17).
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def version_page(name: str, version: str) -> str:
+    """The MLflow UI's route to a model version (after the server's address)."""
+    return f"#/models/{quote(name)}/versions/{version}"
+
+
 class Event(Protocol):  # registry.champion.ChampionEvent, without importing MLflow's side
     at: str
     action: str
@@ -48,7 +58,7 @@ def history_table(name: str, events: Sequence[Event], budget: int = MAX_DESCRIPT
         return "No champion yet."
 
     def version(v: str | None) -> str:
-        return f"[v{v}](#/models/{quote(name)}/versions/{v})" if v else "-"
+        return f"[v{v}]({version_page(name, v)})" if v else "-"
 
     def cell(text: str, limit: int = REASON_CHARS) -> str:  # one line, pipes escaped
         text = " ".join(text.split())

@@ -76,6 +76,12 @@ def _moved(location: str, store: str) -> str:
     return f"{scheme}{store}{path[at + len('/mlruns'):]}"
 
 
+# Marks the experiment as model training, not GenAI. MLflow 3.17's UI still opens it on its
+# GenAI overview unless the URL carries descriptions.TRAINING_VIEW (checked in Chromium).
+EXPERIMENT_KIND = "mlflow.experimentKind"
+CLASSIC_ML = "custom_model_development"
+
+
 def setup_mlflow(root: Path, experiment: str) -> str:
     """Point MLflow at the store and make sure ``experiment`` exists; returns its id."""
     import mlflow
@@ -94,11 +100,6 @@ def setup_mlflow(root: Path, experiment: str) -> str:
     return mlflow.create_experiment(experiment, artifact_location=location,
                                     tags={EXPERIMENT_KIND: CLASSIC_ML})
 
-
-# MLflow 3's UI opens an experiment without this tag on its GenAI "Overview" (traces);
-# a model-training experiment should open on its runs.
-EXPERIMENT_KIND = "mlflow.experimentKind"
-CLASSIC_ML = "custom_model_development"
 
 
 class MlflowTracker:

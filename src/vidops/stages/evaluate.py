@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from vidops.evaluation.intervals import intervals
 from vidops.evaluation.metrics import classification_summary
 from vidops.evaluation.plots import plot_confusion
 from vidops.evaluation.video_level import video_level_probs
+from vidops.fileio import atomic_write_json
 from vidops.models.artifact import load_model_dir, read_run_id
 from vidops.registry.tracking import tracking_uri
 
@@ -55,10 +55,8 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                                   **classification_summary(truth, video_pred, classes),
                                   **intervals(truth, video_pred, classes, groups)}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-    scores = short_scores(metrics)
-    (scores_path or metrics_path.with_name("scores.json")).write_text(
-        json.dumps(scores, indent=2) + "\n")
+    atomic_write_json(metrics_path, metrics)
+    atomic_write_json(scores_path or metrics_path.with_name("scores.json"), short_scores(metrics))
     low, high = metrics["macro_f1_ci"]
     boot = metrics["bootstrap"]
     how = (f"all {'right' if metrics['accuracy'] else 'wrong'}, Jeffreys-prior interval"

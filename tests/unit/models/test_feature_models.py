@@ -10,7 +10,7 @@ from vidops.models.artifact import load_model_dir, save_model_dir
 from vidops.models.factory import build_model
 from vidops.models.feature_linear import POOLS, pool_rows
 from vidops.models.feature_temporal import resample_rows
-from vidops.models.linear_head import block_weights, choose_c
+from vidops.models.linear_head import block_weights, strength_path
 from vidops.training.feature_heads import clip_features, fit_feature_head, fit_temporal_head
 
 
@@ -79,17 +79,17 @@ def test_refit_uses_val_too_and_cv_folds_never_do(tmp_path, clips):
     assert not torch.equal(refit_model.head.weight, plain_model.head.weight)
 
 
-def test_choose_c_prefers_strong_regularisation_on_noise_and_weak_on_signal():
+def test_the_chosen_c_prefers_strong_regularisation_on_noise_and_weak_on_signal():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 30)
     groups = [f"g{i % 6}" for i in range(60)]
     noise = rng.normal(size=(60, 50))
-    assert choose_c(noise, y, groups, [0.001, 100.0], seed=0) == 0.001
+    assert strength_path(noise, y, groups, [0.001, 100.0], seed=0).best == 0.001
     signal = noise.copy()
     signal[:, 0] += 6 * y
-    assert choose_c(signal, y, groups, [0.001, 100.0], seed=0) == 100.0
-    assert choose_c(noise, y, groups, [0.5], seed=0) == 0.5
-    assert choose_c(noise, y, ["one"] * 60, [0.01, 0.1, 1.0], seed=0) == 0.1  # no groups to split
+    assert strength_path(signal, y, groups, [0.001, 100.0], seed=0).best == 100.0
+    assert strength_path(noise, y, groups, [0.5], seed=0).best == 0.5
+    assert strength_path(noise, y, ["one"] * 60, [0.01, 0.1, 1.0], seed=0).best == 0.1  # no groups
 
 
 def test_the_strength_path_is_what_the_linear_heads_training_curve_draws(tmp_path):
