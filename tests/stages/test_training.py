@@ -129,11 +129,14 @@ def test_a_killed_training_resumes_to_the_same_result(project, tmp_path, monkeyp
     cmd = _cli(project, killed, _params(tmp_path / "killed.yaml", model, train("killed")), env)
     process = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
-    (checkpoint,) = _wait_for_checkpoint(tmp_path / "ckpt-killed", process, min_epoch=2)
+    _wait_for_checkpoint(tmp_path / "ckpt-killed", process, min_epoch=2)
     os.killpg(process.pid, signal.SIGKILL)  # no clean-up runs: a power cut, an OOM kill
     process.wait()
     assert not (killed / "model").exists()
-    done = torch.load(checkpoint, weights_only=True)["epoch"]
+    # Read after the kill: the kill may land in the middle of the next epoch's save, and that
+    # must leave a finished epoch to resume from (CI once caught it leaving none).
+    checkpoint, done = _finished_epoch(tmp_path / "ckpt-killed")
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == done
     assert 2 <= done < epochs
 
     resumed = subprocess.run(cmd, cwd=project, env=env, check=True, capture_output=True, text=True)
@@ -155,24 +158,28 @@ def test_a_killed_training_resumes_to_the_same_result(project, tmp_path, monkeyp
     assert steps == set(range(1, epochs + 1))
 
 
-def _finished(checkpoint: Path) -> bool:
+def _finished_epoch(folder: Path) -> tuple[Path, int] | None:
+    """The newest checkpoint with its digest beside it (written after it), and its epoch."""
     from vidops.fileio import digest_bytes
+    from vidops.training.checkpoint import Checkpoints
 
-    digest = checkpoint.with_name("last.pt.b2")
-    try:
-        return digest.read_text().strip() == digest_bytes(checkpoint.read_bytes())
-    except OSError:
-        return False
+    for checkpoint in sorted(folder.glob("*/epoch-*.pt"), reverse=True):
+        try:
+            data = checkpoint.read_bytes()
+            if Checkpoints.digest_of(checkpoint).read_text().strip() == digest_bytes(data):
+                return checkpoint, int(checkpoint.stem.split("-")[1])
+        except OSError:  # replaced or removed while it was read: the next one is coming
+            continue
+    return None
 
 
-def _wait_for_checkpoint(folder: Path, process: subprocess.Popen, min_epoch: int) -> list[Path]:
+def _wait_for_checkpoint(folder: Path, process: subprocess.Popen, min_epoch: int) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         assert process.poll() is None, "training ended before it could be killed"
-        found = list(folder.glob("*/last.pt"))
-        # A finished checkpoint has its digest beside it (written after it).
-        if found and _finished(found[0]) and torch.load(found[0], weights_only=True)["epoch"] >= min_epoch:
-            return found
+        found = _finished_epoch(folder)
+        if found and found[1] >= min_epoch:
+            return
         time.sleep(0.05)
     raise AssertionError(f"no checkpoint of epoch {min_epoch} in {folder} after 300 s")
 

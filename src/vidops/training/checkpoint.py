@@ -4,9 +4,13 @@ A checkpoint lives under ``train.checkpoint_dir/<key>/``, where the key hashes e
 the result depends on (model, train and frame params, the pretrained file, the train and
 val clips with their labels): a run resumes only the training it would have repeated.
 DVC deletes a stage's outputs before running it, so the folder is deliberately not one.
-Writes are atomic (temporary file, then rename), and a digest of the checkpoint is written
-after it: a checkpoint whose bytes differ from its digest (or that has none) is not
-resumed from; training starts over with a warning naming the file.
+Each epoch's checkpoint is a new file, ``epoch-<N>.pt``, written atomically (temporary file,
+then rename) and followed by ``epoch-<N>.pt.b2``, the digest of its bytes; only then are the
+older epochs' files removed. So a kill at any moment leaves the previous finished checkpoint
+or the new one, never neither (overwriting one ``last.pt`` in place could not: a kill between
+the file and its digest lost the epoch before too). A checkpoint whose bytes differ from its
+digest, or that has none, is not resumed from: the newest one that checks out is, and
+training starts over only when none does, with a warning naming each file passed over.
 """
 
 from __future__ import annotations
@@ -52,36 +56,47 @@ class Checkpoints:
     def __init__(self, root: Path, key: str) -> None:
         self.dir = root / key
 
-    @property
-    def last(self) -> Path:
-        return self.dir / "last.pt"
+    def path(self, epoch: int) -> Path:
+        return self.dir / f"epoch-{epoch:04d}.pt"
 
-    @property
-    def digest(self) -> Path:
-        return self.dir / "last.pt.b2"
+    @staticmethod
+    def digest_of(checkpoint: Path) -> Path:
+        return checkpoint.with_name(checkpoint.name + ".b2")
+
+    def files(self) -> list[Path]:
+        """The checkpoint files present, newest epoch first."""
+        return sorted(self.dir.glob("epoch-*.pt"), reverse=True)
 
     def load(self) -> dict[str, Any] | None:
-        """The last epoch's state, if it is the file that was written; else None (start over)."""
-        if not self.last.is_file():
-            return None
-        data = self.last.read_bytes()
-        recorded = self.digest.read_text().strip() if self.digest.is_file() else ""
-        if recorded != digest_bytes(data):
-            log.warning("%s: %s; training starts over", self.last,
+        """The newest epoch's state whose file is the one written; None: start over."""
+        for checkpoint in self.files():
+            data = checkpoint.read_bytes()
+            digest = self.digest_of(checkpoint)
+            recorded = digest.read_text().strip() if digest.is_file() else ""
+            if recorded == digest_bytes(data):
+                # weights_only: tensors and plain containers (optimizer and scheduler state are).
+                return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            log.warning("%s: %s; not resumed from", checkpoint,
                         "no digest beside it (not finished)" if not recorded
                         else "its bytes differ from the digest written with it")
-            return None
-        # weights_only: tensors and plain containers (optimizer and scheduler state are).
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if self.files():
+            log.warning("%s: no checkpoint checks out; training starts over", self.dir)
+        return None
 
     def save(self, state: dict[str, Any]) -> None:
+        """Write epoch ``state["epoch"]``; the older epochs go only once it is complete."""
         self.dir.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
         data = buffer.getvalue()
-        self.digest.unlink(missing_ok=True)  # no digest while last.pt is being replaced
-        atomic_write(self.last, lambda handle: handle.write(data))
-        atomic_write(self.digest, lambda handle: handle.write(digest_bytes(data).encode()))
+        checkpoint = self.path(int(state["epoch"]))
+        atomic_write(checkpoint, lambda handle: handle.write(data))
+        # The digest goes last: it is what makes the new checkpoint count.
+        atomic_write(self.digest_of(checkpoint), lambda handle: handle.write(digest_bytes(data).encode()))
+        for old in self.files():
+            if old != checkpoint:
+                self.digest_of(old).unlink(missing_ok=True)  # first: a lone file is never trusted
+                old.unlink(missing_ok=True)
 
     def read_json(self, name: str) -> Any | None:
         path = self.dir / name
