@@ -21,7 +21,7 @@ from vidops.models.artifact import load_model_dir
 from vidops.stages.evaluate import run_evaluate
 from vidops.stages.extract import run_extract
 from vidops.stages.ingest import run_ingest
-from vidops.stages.register import run_register
+from vidops.stages.register import RegisterError, run_register
 from vidops.stages.train import TrainError, run_train
 from vidops.stages.validate import run_validate
 
@@ -125,6 +125,20 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     second = tmp_path / "second"
     _train(prepared, second, seed=1)
     _evaluate(prepared, second)
+    # register gates on what evaluate scored: the first model's figures beside the second
+    # model, or predictions replaced since, are refused before anything is registered.
+    versions = len(client.search_model_versions("name='vidops-classifier'"))
+    with pytest.raises(RegisterError, match=r"first/metrics.json: scores another model than"):
+        run_register(RegisterConfig(), prepared / "manifest.csv", prepared / "validation.json",
+                     second / "model", first / "metrics.json", tmp_path / "p.json",
+                     prepared / "frames", root=prepared, predictions=second / "pred.csv")
+    predictions = (second / "pred.csv").read_bytes()
+    (second / "pred.csv").write_bytes(predictions.replace(b"spin", b"slide"))
+    with pytest.raises(RegisterError, match=r"pred.csv: not the predictions written with"):
+        _register(prepared, second)
+    (second / "pred.csv").write_bytes(predictions)
+    assert len(client.search_model_versions("name='vidops-classifier'")) == versions
+    assert not (tmp_path / "p.json").exists() and not (second / "promotion.json").exists()
     measured = (second / "metrics.json").read_bytes()
     _below_the_bar(second / "metrics.json")
     refused = _register(prepared, second, min_f1=0.99)

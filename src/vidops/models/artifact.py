@@ -2,6 +2,11 @@
 
 Folders written by earlier releases load too: ``load_model_dir`` reads only the model
 config, the classes and the frame parameters, which have not changed shape.
+
+``mlflow_run.json`` is written last and records the digest of every other file: it is what
+makes a folder finished. ``model_identity`` checks it before a stage scores or registers the
+folder, so weights from one training beside the config of another (a kill while train
+replaced the folder DVC keeps in place) are refused by name, never scored.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from torch import nn
 
 from vidops.architectures import ARCHITECTURES
 from vidops.config import ExtractConfig, ModelConfig, build
-from vidops.fileio import atomic_write, atomic_write_json
+from vidops.errors import DataError
+from vidops.fileio import atomic_write, atomic_write_json, digest_file
 from vidops.models.factory import build_model
 
 WEIGHTS = "model.pt"
@@ -60,11 +66,37 @@ def save_model_dir(model_dir: Path, model: nn.Module, model_cfg: ModelConfig,
         "normalisation": ARCHITECTURES[model_cfg.arch].normalisation(),
     }
     atomic_write_json(model_dir / META, meta)
-    atomic_write_json(model_dir / RUN, {"run_id": run_id})
+    files = {name: digest_file(model_dir / name) for name in (WEIGHTS, META)}
+    atomic_write_json(model_dir / RUN, {"run_id": run_id, "files": files})
 
 
-def read_run_id(model_dir: Path) -> str:
-    return json.loads((model_dir / RUN).read_text())["run_id"]
+@dataclass(frozen=True)
+class ModelIdentity:
+    run_id: str  # the MLflow run that trained the folder
+    files: dict[str, str]  # file name -> digest (fileio.digest_file), as train wrote them
+
+
+def model_identity(model_dir: Path) -> ModelIdentity:
+    """The finished model folder's run and file digests; a folder that is not finished, or
+    whose files are not the ones train wrote, is refused naming the file."""
+    record = model_dir / RUN
+    redo = "run `dvc repro train` (or `vidops run`) to train it again"
+    if not (model_dir / WEIGHTS).is_file() or not (model_dir / META).is_file():
+        raise DataError(f"{model_dir}: not a model folder ({WEIGHTS} and {META} expected); {redo}")
+    if not record.is_file():
+        raise DataError(f"{model_dir}: not finished ({RUN} is written last and is missing: "
+                        f"a training was interrupted while writing the folder); {redo}")
+    try:
+        saved = json.loads(record.read_text())
+        run_id, files = str(saved["run_id"]), dict(saved["files"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{record}: not a record of the folder's files ({err!r}); it was "
+                        f"written by an older vidops or edited; {redo}") from None
+    for name, digest in files.items():
+        if digest_file(model_dir / name) != digest:
+            raise DataError(f"{model_dir / name}: not the file the training wrote (its digest "
+                            f"differs from {RUN}: replaced or edited since); {redo}")
+    return ModelIdentity(run_id, files)
 
 
 def load_model_dir(model_dir: Path, device: torch.device | str = "cpu") -> LoadedModel:

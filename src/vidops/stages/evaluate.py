@@ -13,8 +13,8 @@ from vidops.evaluation.intervals import intervals
 from vidops.evaluation.metrics import classification_summary
 from vidops.evaluation.plots import plot_confusion
 from vidops.evaluation.video_level import video_level_probs
-from vidops.fileio import atomic_write_json
-from vidops.models.artifact import load_model_dir, read_run_id
+from vidops.fileio import atomic_write, atomic_write_json, digest_file
+from vidops.models.artifact import load_model_dir, model_identity
 from vidops.registry.tracking import tracking_uri
 
 
@@ -38,6 +38,7 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
     test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
     if not test:
         raise EvaluateError(f"{manifest_path}: no usable clip in the test split")
+    identity = model_identity(model_dir)  # a half-replaced folder is refused before it is scored
     loaded = load_model_dir(model_dir)
     probs = loaded.predict_proba(load_frames(test), cfg.batch_size)
     predicted = [loaded.classes[i] for i in probs.argmax(1)]
@@ -54,9 +55,6 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
         metrics["video_level"] = {"views": cfg.views,
                                   **classification_summary(truth, video_pred, classes),
                                   **intervals(truth, video_pred, classes, groups)}
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(metrics_path, metrics)
-    atomic_write_json(scores_path or metrics_path.with_name("scores.json"), short_scores(metrics))
     low, high = metrics["macro_f1_ci"]
     boot = metrics["bootstrap"]
     how = (f"all {'right' if metrics['accuracy'] else 'wrong'}, Jeffreys-prior interval"
@@ -65,8 +63,16 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                    f"test split: macro F1 {metrics['macro_f1']:.3f} [95% CI {low:.2f}, {high:.2f}]"
                    f"\n{len(test)} clips, {how}")
     _write_predictions(predictions_path, test, truth, predicted, probs, loaded.classes)
+    # metrics.json goes last and names what it scored: the model folder's files and the
+    # predictions written with it. register checks both, so a kill between these writes,
+    # or a model trained after this evaluation, is refused instead of registered.
+    metrics["scored"] = {"model_files": identity.files,
+                         "predictions": digest_file(predictions_path)}
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(scores_path or metrics_path.with_name("scores.json"), short_scores(metrics))
+    atomic_write_json(metrics_path, metrics)
 
-    run_id = read_run_id(model_dir)
+    run_id = identity.run_id
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(root))
@@ -104,11 +110,13 @@ def short_scores(metrics: dict) -> dict[str, float | int]:
 
 
 def _write_predictions(path: Path, clips, truth, predicted, probs, classes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    def write(handle) -> None:
         writer = csv.writer(handle)
         writer.writerow(["clip_id", "path", "label", "predicted", "score", "correct",
                          *[f"p_{c}" for c in classes]])
         for clip, true, pred, row in zip(clips, truth, predicted, probs, strict=True):
             writer.writerow([clip.clip_id, clip.path, true, pred, f"{row.max():.4f}",
                              int(true == pred), *[f"{p:.4f}" for p in row]])
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, write, text=True)

@@ -16,8 +16,8 @@ from vidops.config import RegisterConfig, ServeConfig
 from vidops.data.clips import usable_clips
 from vidops.data.records import read_manifest
 from vidops.errors import VidopsError
-from vidops.fileio import atomic_write_json
-from vidops.models.artifact import META, read_run_id
+from vidops.fileio import atomic_write_json, digest_file
+from vidops.models.artifact import META, ModelIdentity, model_identity
 from vidops.registry.champion import CHALLENGER, current_champion, describe_model, move_champion
 from vidops.registry.descriptions import version_description
 from vidops.registry.gate import compare, decide
@@ -74,7 +74,9 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
 
     metrics = json.loads(metrics_path.read_text())
     candidate_f1 = float(metrics["macro_f1"])
-    run_id = read_run_id(model_dir)
+    identity = model_identity(model_dir)
+    _check_scored(metrics, metrics_path, model_dir, identity, predictions)
+    run_id = identity.run_id
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
@@ -184,3 +186,22 @@ def read_predictions(path: Path, clips: list) -> list[str]:
     if missing:
         raise RegisterError(f"{path}: no prediction for test clip(s) {missing[:3]}: re-run evaluate")
     return [by_id[c.clip_id] for c in clips]
+
+
+def _check_scored(metrics: dict, metrics_path: Path, model_dir: Path, identity: ModelIdentity,
+                  predictions: Path | None) -> None:
+    """The figures register gates on are those of this model folder and these predictions:
+    evaluate names both in metrics.json (written last); anything else is refused."""
+    redo = "run `dvc repro evaluate` (or `vidops run`) to score the model that is there"
+    scored = metrics.get("scored")
+    if not isinstance(scored, dict) or not isinstance(scored.get("model_files"), dict):
+        raise RegisterError(f"{metrics_path}: does not say which model it scored (written by an "
+                            f"older vidops, or by hand); {redo}")
+    if scored["model_files"] != identity.files:
+        raise RegisterError(f"{metrics_path}: scores another model than the one in {model_dir} "
+                            f"(trained again since it was evaluated); {redo}")
+    if predictions is not None and (
+            not predictions.is_file() or digest_file(predictions) != scored.get("predictions")):
+        raise RegisterError(f"{predictions}: not the predictions written with {metrics_path} "
+                            f"(missing, or replaced since: an evaluation was interrupted); {redo}")
+
