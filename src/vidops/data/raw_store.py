@@ -182,5 +182,5 @@ def dvc_add_raw(root: Path, raw_dir: Path) -> None:
     text = written.read_text(encoding="utf-8")
     # Paths in a .dvc file are relative to the file itself.
     text = text.replace(f"path: {Path(rel).name}\n", f"path: {rel}\n")
-    root_file.write_text(text, encoding="utf-8")
+    atomic_write(root_file, lambda handle: handle.write(text), text=True)
     written.unlink()

@@ -4,14 +4,13 @@ index; writes the verdict and the Data Docs, and fails closed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidops.config import ValidateConfig
 from vidops.data.quality import ERROR, QUARANTINE, WARN, RuleResult, check_data, clip_table
 from vidops.data.verdict_page import verdict_html
-from vidops.fileio import atomic_write_text
+from vidops.fileio import atomic_write_json, atomic_write_text
 
 VERDICT_PAGE = "verdict.html"  # in the Data Docs folder: the verdict, readable offline
 
@@ -66,4 +65,4 @@ def _write_report(path: Path, result: ValidateResult) -> None:
         "rules": [vars(r) for r in result.rules],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_json(path, report)  # train reads it: never a torn file
