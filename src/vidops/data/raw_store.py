@@ -9,6 +9,7 @@ reported; groups are kept in ``data/raw/labels.csv`` so that ingest can split by
 from __future__ import annotations
 
 import csv
+import logging
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pathlib import Path
 from vidops.data.labels import LabelError, check_label
 from vidops.errors import DataError
 from vidops.fileio import atomic_write, sha256_file
+
+log = logging.getLogger(__name__)
 
 RAW_LABELS = "labels.csv"  # inside data/raw: file,label,group of every imported clip
 
@@ -173,12 +176,19 @@ def dvc_add_raw(root: Path, raw_dir: Path) -> None:
     """
     rel = raw_dir.resolve().relative_to(root.resolve()).as_posix()
     root_file = root / "data.dvc"
+    written = root / f"{rel}.dvc"
+    if root_file.exists() and written.exists():
+        # An import killed between the two steps below: data.dvc was already written from
+        # this file (atomically), so it is the leftover; DVC refuses an output tracked twice.
+        log.warning("%s: left by an interrupted import (data.dvc holds its record); removed",
+                    written)
+        written.unlink()
     done = subprocess.run(["dvc", "add", "--quiet", rel], cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
-        raise DataError(f"`dvc add {rel}` failed in {root}: {(done.stderr or done.stdout).strip()}")
+        said = (done.stderr or done.stdout).strip() or f"no message; `dvc add {rel}` shows why"
+        raise DataError(f"`dvc add {rel}` failed in {root}: {said}")
     if root_file.exists():
         return  # dvc found the output in data.dvc and updated it in place
-    written = root / f"{rel}.dvc"
     text = written.read_text(encoding="utf-8")
     # Paths in a .dvc file are relative to the file itself.
     text = text.replace(f"path: {Path(rel).name}\n", f"path: {rel}\n")

@@ -107,3 +107,28 @@ def test_a_flat_folder_fails_naming_the_two_layouts(tmp_path):
     with pytest.raises(DataError, match=r"labels\.csv") as err:
         import_clips(tmp_path / "flat", tmp_path / "raw", EXT, dvc_root=None)
     assert "<label>/<clip>" in str(err.value) and not (tmp_path / "raw").exists()
+
+
+def test_an_import_killed_between_its_two_dvc_files_recovers(tmp_path, caplog):
+    """`dvc add` writes data/raw.dvc, vidops moves it to data.dvc: a kill between the two
+    leaves both, which real DVC refuses (one output tracked twice); the next import recovers."""
+    import subprocess
+
+    from vidops.data.raw_store import dvc_add_raw
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, check=True)
+    raw = tmp_path / "data" / "raw"
+    _tree(raw, {"walk/a.mp4": b"A"})
+    dvc_add_raw(tmp_path, raw)
+    record = (tmp_path / "data.dvc").read_text()
+    (raw.parent / "raw.dvc").write_text(record.replace("path: data/raw", "path: raw"))
+    _tree(raw, {"walk/b.mp4": b"B"})
+    with caplog.at_level("WARNING"):
+        dvc_add_raw(tmp_path, raw)
+    assert "raw.dvc: left by an interrupted import" in caplog.text
+    assert not (raw.parent / "raw.dvc").exists()
+    assert (tmp_path / "data.dvc").read_text() != record  # now records b.mp4 too
+    status = subprocess.run(["dvc", "status", "--json"], cwd=tmp_path, capture_output=True,
+                            text=True, check=True)
+    assert status.stdout.strip() == "{}"
