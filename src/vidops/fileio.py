@@ -74,3 +74,28 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def digest_path(path: Path) -> Path:
+    """Where ``write_with_digest`` keeps the digest of ``path``'s bytes: ``<name>.b2`` beside it."""
+    return path.with_name(path.name + ".b2")
+
+
+def write_with_digest(path: Path, data: bytes) -> None:
+    """``data`` to ``path``, then its digest beside it. The digest goes last: a file without
+    a matching one was not finished (or was changed since) and is never trusted."""
+    atomic_write(path, lambda handle: handle.write(data))
+    atomic_write(digest_path(path), lambda handle: handle.write(digest_bytes(data).encode()))
+
+
+def digest_problem(path: Path, data: bytes | None = None) -> str:
+    """Why ``path`` is not the file ``write_with_digest`` wrote, or "" when it is.
+    ``data``: the file's bytes, when the caller has read them already."""
+    check = digest_path(path)
+    if not check.is_file():
+        return "no digest beside it (not finished, or written by an older release)"
+    actual = digest_bytes(data) if data is not None else digest_file(path)
+    if actual != check.read_text().strip():
+        return "its bytes differ from the digest written with it"
+    return ""
+

@@ -160,13 +160,11 @@ def test_a_killed_training_resumes_to_the_same_result(project, tmp_path, monkeyp
 
 def _finished_epoch(folder: Path) -> tuple[Path, int] | None:
     """The newest checkpoint with its digest beside it (written after it), and its epoch."""
-    from vidops.fileio import digest_bytes
-    from vidops.training.checkpoint import Checkpoints
+    from vidops.fileio import digest_problem
 
     for checkpoint in sorted(folder.glob("*/epoch-*.pt"), reverse=True):
         try:
-            data = checkpoint.read_bytes()
-            if Checkpoints.digest_of(checkpoint).read_text().strip() == digest_bytes(data):
+            if not digest_problem(checkpoint):
                 return checkpoint, int(checkpoint.stem.split("-")[1])
         except OSError:  # replaced or removed while it was read: the next one is coming
             continue

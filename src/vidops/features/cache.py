@@ -9,7 +9,8 @@ an entry either matches exactly or is not looked up. Every fold of ``model.arch:
 the final fit and a retrain on more data read the same entries; adding k clips to N
 computes k. Writes are atomic (temporary file, then rename). The cache is safe to delete.
 
-Every entry is checked before it is reused: ``<entry>.b2`` holds the digest of the entry's
+Every entry is checked before it is reused: ``<entry>.b2`` (``fileio.write_with_digest``)
+holds the digest of the entry's
 bytes as written, and an entry whose bytes differ (edited, truncated, half-copied), or that
 has no digest (a kill between the two writes), is computed again, with a warning naming it.
 
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vidops.errors import DataError
-from vidops.fileio import atomic_write, digest_bytes, digest_file
+from vidops.fileio import atomic_write, digest_problem, write_with_digest
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class FeatureCache:
         there are good ones."""
         path = self._entry(clip_id, key)
         if path.is_file():
-            problem = _problem(path)
+            problem = digest_problem(path)
             if not problem:
                 self.counts.reused += 1
                 return np.load(path)
@@ -95,30 +96,13 @@ class FeatureCache:
             atomic_write(about, lambda f: f.write(json.dumps(self.extractor, indent=2).encode()))
         buffer = io.BytesIO()
         np.save(buffer, features)
-        entry = buffer.getvalue()
-        atomic_write(path, lambda f: f.write(entry))
-        # The digest goes last: an entry without one was not finished and is not trusted.
-        atomic_write(_digest_path(path), lambda f: f.write(digest_bytes(entry).encode()))
+        write_with_digest(path, buffer.getvalue())
 
 
 def frames_key(data: bytes) -> str:
     """The part of an entry's name that stands for the clip's extracted frames (their bytes):
     computed once per clip and shared by every stream's cache."""
     return hashlib.blake2b(data, digest_size=8).hexdigest()
-
-
-def _digest_path(entry: Path) -> Path:
-    return entry.with_name(entry.name + ".b2")
-
-
-def _problem(entry: Path) -> str:
-    """Why a cache entry cannot be reused, or "" when its bytes are the ones written."""
-    check = _digest_path(entry)
-    if not check.is_file():
-        return "no digest beside it (not finished, or written by an older release)"
-    if digest_file(entry) != check.read_text().strip():
-        return "its bytes differ from the digest recorded when it was written"
-    return ""
 
 
 def load_frames(frames_file: Path, data: bytes | None = None) -> np.ndarray:

@@ -101,7 +101,6 @@ def setup_mlflow(root: Path, experiment: str) -> str:
                                     tags={EXPERIMENT_KIND: CLASSIC_ML})
 
 
-
 class MlflowTracker:
     """What training reports through (``vidops.training.tracker.Tracker``), on MLflow's active run."""
 

@@ -28,7 +28,13 @@ import torch
 
 from vidops.config import ExtractConfig, ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
-from vidops.fileio import atomic_write, atomic_write_json, digest_bytes, sha256_file
+from vidops.fileio import (
+    atomic_write_json,
+    digest_path,
+    digest_problem,
+    sha256_file,
+    write_with_digest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +65,6 @@ class Checkpoints:
     def path(self, epoch: int) -> Path:
         return self.dir / f"epoch-{epoch:04d}.pt"
 
-    @staticmethod
-    def digest_of(checkpoint: Path) -> Path:
-        return checkpoint.with_name(checkpoint.name + ".b2")
-
     def files(self) -> list[Path]:
         """The checkpoint files present, newest epoch first."""
         return sorted(self.dir.glob("epoch-*.pt"), reverse=True)
@@ -71,14 +73,11 @@ class Checkpoints:
         """The newest epoch's state whose file is the one written; None: start over."""
         for checkpoint in self.files():
             data = checkpoint.read_bytes()
-            digest = self.digest_of(checkpoint)
-            recorded = digest.read_text().strip() if digest.is_file() else ""
-            if recorded == digest_bytes(data):
+            problem = digest_problem(checkpoint, data)
+            if not problem:
                 # weights_only: tensors and plain containers (optimizer and scheduler state are).
                 return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-            log.warning("%s: %s; not resumed from", checkpoint,
-                        "no digest beside it (not finished)" if not recorded
-                        else "its bytes differ from the digest written with it")
+            log.warning("%s: %s; not resumed from", checkpoint, problem)
         if self.files():
             log.warning("%s: no checkpoint checks out; training starts over", self.dir)
         return None
@@ -88,14 +87,11 @@ class Checkpoints:
         self.dir.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        data = buffer.getvalue()
         checkpoint = self.path(int(state["epoch"]))
-        atomic_write(checkpoint, lambda handle: handle.write(data))
-        # The digest goes last: it is what makes the new checkpoint count.
-        atomic_write(self.digest_of(checkpoint), lambda handle: handle.write(digest_bytes(data).encode()))
+        write_with_digest(checkpoint, buffer.getvalue())  # its digest is what makes it count
         for old in self.files():
             if old != checkpoint:
-                self.digest_of(old).unlink(missing_ok=True)  # first: a lone file is never trusted
+                digest_path(old).unlink(missing_ok=True)  # first: a lone file is never trusted
                 old.unlink(missing_ok=True)
 
     def read_json(self, name: str) -> Any | None:

@@ -5,6 +5,7 @@ import pytest
 
 from vidops.errors import DataError
 from vidops.features.cache import FeatureCache
+from vidops.fileio import digest_path
 
 
 class Counting:
@@ -55,7 +56,7 @@ def _damage(entry, how: str) -> None:
     elif how == "truncated":
         entry.write_bytes(entry.read_bytes()[:90])
     else:  # killed between the entry and its digest
-        entry.with_name(entry.name + ".b2").unlink()
+        digest_path(entry).unlink()
 
 
 @pytest.mark.parametrize("how", ["scaled", "truncated", "unfinished"])

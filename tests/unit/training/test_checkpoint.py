@@ -8,7 +8,8 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from vidops.training import checkpoint as checkpoint_module
+from vidops import fileio
+from vidops.fileio import digest_path
 from vidops.training.checkpoint import Checkpoints
 
 
@@ -28,7 +29,7 @@ def test_a_damaged_checkpoint_is_not_resumed_from(tmp_path, caplog):
         assert checkpoints.load() is None
     assert f"{last}: its bytes differ" in caplog.text and "training starts over" in caplog.text
     last.write_bytes(data)
-    checkpoints.digest_of(last).unlink()  # killed between the checkpoint and its digest
+    digest_path(last).unlink()  # killed between the checkpoint and its digest
     assert checkpoints.load() is None
 
 
@@ -44,10 +45,10 @@ def test_only_the_newest_finished_epoch_is_kept(tmp_path):
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog):
     checkpoints = Checkpoints(tmp_path, "key")
     checkpoints.save(_state(3))
-    older = checkpoints.files()[0].read_bytes(), checkpoints.digest_of(checkpoints.files()[0]).read_bytes()
+    older = checkpoints.files()[0].read_bytes(), digest_path(checkpoints.files()[0]).read_bytes()
     checkpoints.save(_state(4))
     checkpoints.path(3).write_bytes(older[0])  # as a kill during the clean-up would leave it
-    checkpoints.digest_of(checkpoints.path(3)).write_bytes(older[1])
+    digest_path(checkpoints.path(3)).write_bytes(older[1])
     checkpoints.path(4).write_bytes(b"torn")
     with caplog.at_level("WARNING"):
         assert checkpoints.load()["epoch"] == 3
@@ -78,8 +79,8 @@ def test_a_kill_at_any_step_of_a_save_leaves_the_old_epoch_or_the_new(tmp_path, 
             return real(*args, **kwargs)
         return wrapped
 
-    monkeypatch.setattr(checkpoint_module, "atomic_write", dies_at_step(checkpoint_module.atomic_write))
-    monkeypatch.setattr(checkpoint_module.Path, "unlink", dies_at_step(checkpoint_module.Path.unlink))
+    monkeypatch.setattr(fileio, "atomic_write", dies_at_step(fileio.atomic_write))
+    monkeypatch.setattr(fileio.Path, "unlink", dies_at_step(fileio.Path.unlink))
     with pytest.raises(_Killed) if step < SAVE_STEPS else nullcontext():
         checkpoints.save(_state(4))
     monkeypatch.undo()
