@@ -66,7 +66,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    num_frames: int = 16  # T frames per clip (flow descriptors use the T - 1 consecutive pairs)
+    num_frames: int = 32  # T frames per clip (flow descriptors use the T - 1 consecutive pairs)
     sampling: Literal["uniform", "segment", "dense"] = "uniform"  # see video/sampling.py
     stride: int = 2  # dense: frames between two sampled ones
     short_clip: Literal["stretch", "repeat_last", "loop", "reject"] = "stretch"  # fewer frames than needed
