@@ -1,0 +1,75 @@
+"""Group cross-validation of the flow features of a project, outside the pipeline.
+
+    python benchmarks/feature_cv.py PROJECT [--seeds 3] [--streams flow]
+
+PROJECT is a vidops project whose ``dvc repro validate`` has run (its ``artifacts/``
+frames and ``reports/validation.json``). Every usable clip's stream rows come from the
+project's feature cache through vidops's own ``clip_rows`` (computed once, stored there);
+the rows are pooled with the shipped ``pool_rows`` and a logistic regression is scored by
+5-fold group cross-validation over all clips, its strength chosen inside each fold from
+``model.head_c`` by held-out log loss (nested: no selection on the scored clips). The
+figure is the macro F1 of the pooled out-of-fold predictions, mean and spread over
+``--seeds`` fold assignments. Used to compare frame parameters (make one project per
+setting): it measures the features, not the whole recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from vidops.config import load_params
+from vidops.data.clips import usable_clips
+from vidops.models.feature_linear import FeatureLinear, pool_rows
+from vidops.models.linear_head import strength_path
+from vidops.training.feature_heads import clip_rows
+
+
+def cv_macro_f1(x: np.ndarray, y: np.ndarray, groups: list[str], grid: list[float],
+                seed: int) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.preprocessing import StandardScaler
+
+    predicted = np.zeros(len(y), int)
+    k = min(5, len(set(groups)))
+    for train, held in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(x, y, groups):
+        c = strength_path(x[train], y[train], [groups[i] for i in train], grid, seed).best
+        scaler = StandardScaler().fit(x[train])
+        clf = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x[train]), y[train])
+        predicted[held] = clf.predict(scaler.transform(x[held]))
+    return float(f1_score(y, predicted, average="macro"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("project", type=Path)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--streams", nargs="+", default=["flow"])
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    p = args.project
+    params = load_params(p / "params.yaml")
+    clips = usable_clips(p / "artifacts/manifest.csv", p / "artifacts/frames",
+                         p / "reports/validation.json")
+    classes = sorted({c.label for c in clips})
+    y = np.array([classes.index(c.label) for c in clips])
+    groups = [c.group for c in clips]
+    model = FeatureLinear(len(classes), tuple(args.streams), params.model.backbone,
+                          params.model.backbone_frames)
+    rows = clip_rows(model, clips, p / params.train.feature_cache)
+    x = np.stack([np.concatenate([pool_rows(r[s]) for s in args.streams]) for r in rows])
+    scores = [cv_macro_f1(x, y, groups, list(params.model.head_c), seed)
+              for seed in range(args.seeds)]
+    print(f"{p.name}: {len(clips)} clips, {len(set(groups))} groups, "
+          f"extract.num_frames {params.extract.num_frames}, streams {'+'.join(args.streams)}: "
+          f"group-CV macro F1 {np.mean(scores):.3f} (sd {np.std(scores):.3f} over "
+          f"{args.seeds} fold assignments)")
+
+
+if __name__ == "__main__":
+    main()
