@@ -5,9 +5,10 @@
 PROJECT is a vidops project whose ``dvc repro validate`` has run (its ``artifacts/``
 frames and ``reports/validation.json``). Every usable clip's stream rows come from the
 project's feature cache through vidops's own ``clip_rows`` (computed once, stored there);
-the rows are pooled with the shipped ``pool_rows`` and a logistic regression is scored by
-5-fold group cross-validation over all clips, its strength chosen inside each fold from
-``model.head_c`` by held-out log loss (nested: no selection on the scored clips). The
+the rows are pooled and the head fitted as train does (``FeatureLinear.pooled``,
+``fit_linear_head``), scored by 5-fold group cross-validation over all clips, its
+strength chosen inside each fold from ``model.head_c`` by held-out log loss (nested: no
+selection on the scored clips). The
 figure is the macro F1 of the pooled out-of-fold predictions, mean and spread over
 ``--seeds`` fold assignments. Used to compare frame parameters (make one project per
 setting): it measures the features, not the whole recipe.
@@ -23,25 +24,27 @@ import numpy as np
 
 from vidops.config import load_params
 from vidops.data.clips import usable_clips
-from vidops.models.feature_linear import FeatureLinear, pool_rows
-from vidops.models.linear_head import strength_path
+from vidops.models.feature_linear import FeatureLinear
+from vidops.models.linear_head import fit_linear_head, strength_path
 from vidops.training.feature_heads import clip_rows
 
 
-def cv_macro_f1(x: np.ndarray, y: np.ndarray, groups: list[str], grid: list[float],
-                seed: int) -> float:
-    from sklearn.linear_model import LogisticRegression
+def cv_macro_f1(model: FeatureLinear, x: np.ndarray, y: np.ndarray, groups: list[str],
+                grid: list[float], seed: int) -> float:
+    """Pooled out-of-fold macro F1 of the shipped head (``fit_linear_head``, block weights
+    included), its strength chosen inside each fold by ``strength_path``."""
+    import torch
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedGroupKFold
-    from sklearn.preprocessing import StandardScaler
 
     predicted = np.zeros(len(y), int)
     k = min(5, len(set(groups)))
     for train, held in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(x, y, groups):
-        c = strength_path(x[train], y[train], [groups[i] for i in train], grid, seed).best
-        scaler = StandardScaler().fit(x[train])
-        clf = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x[train]), y[train])
-        predicted[held] = clf.predict(scaler.transform(x[held]))
+        c = strength_path(x[train], y[train], [groups[i] for i in train], grid, seed,
+                          model.blocks).best
+        fit_linear_head(model, x[train], y[train], model.head.out_features, c, seed, model.blocks)
+        with torch.inference_mode():
+            predicted[held] = model.logits(torch.from_numpy(x[held])).argmax(1).numpy()
     return float(f1_score(y, predicted, average="macro"))
 
 
@@ -62,8 +65,8 @@ def main() -> None:
     model = FeatureLinear(len(classes), tuple(args.streams), params.model.backbone,
                           params.model.backbone_frames)
     rows = clip_rows(model, clips, p / params.train.feature_cache)
-    x = np.stack([np.concatenate([pool_rows(r[s]) for s in args.streams]) for r in rows])
-    scores = [cv_macro_f1(x, y, groups, list(params.model.head_c), seed)
+    x = np.stack([model.pooled(r) for r in rows])
+    scores = [cv_macro_f1(model, x, y, groups, list(params.model.head_c), seed)
               for seed in range(args.seeds)]
     print(f"{p.name}: {len(clips)} clips, {len(set(groups))} groups, "
           f"extract.num_frames {params.extract.num_frames}, streams {'+'.join(args.streams)}: "
