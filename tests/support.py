@@ -203,12 +203,16 @@ def slow_extract(shared, cfg, path, source, cid, out=None):
     return _extract_one(shared, cfg, path, source, cid, out)
 
 
-def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = None) -> None:
+def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = None,
+                read_together=None) -> None:
     """A registration's critical section: read champion, decide, move (slowly, to race).
 
     Run in its own process (spawn); all workers enter the section together once every one
     has passed the ``ready`` barrier (a fixed start time lost the race on a loaded machine
     when one interpreter's imports took longer, and the workers then ran one after another).
+    ``read_together`` (the unlocked race only: inside the lock it would deadlock) holds every
+    worker after its read until all have read, so the stale decisions the lock prevents are
+    certain, not a matter of timing (a 2 s sleep alone still ran one after another in CI).
     """
     import os
     import time
@@ -230,7 +234,10 @@ def gate_worker(uri: str, name: str, version: str, ready, env: dict | None = Non
         # Re-scoring takes time; without the lock the others read the same champion meanwhile
         # (2 s: on a loaded machine the four reads through one MLflow server worker spread
         # over more than 0.5 s, and the unlocked race then sometimes ran one after another).
-        time.sleep(2.0)
+        if read_together is not None:
+            read_together.wait(timeout=300)
+        else:
+            time.sleep(2.0)
         if own > best:
             move_champion(client, name, version, "gate", f"{own} beats v{champion}")
 

@@ -33,7 +33,7 @@ def _register(uri: str, name: str) -> None:
         client.set_model_version_tag(name, version, "macro_f1", f1)
 
 
-def _race(uri: str, name: str, env: dict[str, str]) -> list[str]:
+def _race(uri: str, name: str, env: dict[str, str], read_together: bool = False) -> list[str]:
     """Run the four registrations at once; returns what is inconsistent afterwards."""
     from mlflow import MlflowClient
 
@@ -42,7 +42,9 @@ def _race(uri: str, name: str, env: dict[str, str]) -> list[str]:
     _register(uri, name)
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(len(F1S))  # all four enter the critical section at once
-    workers = [context.Process(target=gate_worker, args=(uri, name, v, ready, env)) for v in "1234"]
+    read = context.Barrier(len(F1S)) if read_together else None
+    workers = [context.Process(target=gate_worker, args=(uri, name, v, ready, env, read))
+               for v in "1234"]
     for w in workers:
         w.start()
     for w in workers:
@@ -70,7 +72,7 @@ def test_concurrent_registrations_leave_one_consistent_champion(stack):
 
 def test_the_same_race_without_the_lock_is_inconsistent(stack, monkeypatch):
     monkeypatch.delenv("VIDOPS_REGISTRY_LOCK_URL", raising=False)
-    problems = _race(stack.mlflow, "lock-test-unlocked", {})
+    problems = _race(stack.mlflow, "lock-test-unlocked", {}, read_together=True)
     assert problems, "four unserialised registrations should have interleaved"
 
 
