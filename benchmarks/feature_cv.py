@@ -6,12 +6,11 @@ PROJECT is a vidops project whose ``dvc repro validate`` has run (its ``artifact
 frames and ``reports/validation.json``). Every usable clip's stream rows come from the
 project's feature cache through vidops's own ``clip_rows`` (computed once, stored there);
 the rows are pooled and the head fitted as train does (``FeatureLinear.pooled``,
-``fit_linear_head``), scored by 5-fold group cross-validation over all clips, its
-strength chosen inside each fold from ``model.head_c`` by held-out log loss (nested: no
-selection on the scored clips). The
-figure is the macro F1 of the pooled out-of-fold predictions, mean and spread over
-``--seeds`` fold assignments. Used to compare frame parameters (make one project per
-setting): it measures the features, not the whole recipe.
+``fit_stream_heads``: one head per stream, fused late), scored by 5-fold group
+cross-validation over all clips, strengths and fusion weights chosen inside each fold
+(nested: no selection on the scored clips). The figure is the macro F1 of the pooled
+out-of-fold predictions, mean and spread over ``--seeds`` fold assignments. Used to
+compare frame parameters (make one project per setting): it measures the features, not the whole recipe.
 """
 
 from __future__ import annotations
@@ -25,14 +24,14 @@ import numpy as np
 from vidops.config import load_params
 from vidops.data.clips import usable_clips
 from vidops.models.feature_linear import FeatureLinear
-from vidops.models.linear_head import fit_linear_head, strength_path
+from vidops.models.linear_head import fit_stream_heads
 from vidops.training.feature_heads import clip_rows
 
 
 def cv_macro_f1(model: FeatureLinear, x: np.ndarray, y: np.ndarray, groups: list[str],
                 grid: list[float], seed: int) -> float:
-    """Pooled out-of-fold macro F1 of the shipped head (``fit_linear_head``, block weights
-    included), its strength chosen inside each fold by ``strength_path``."""
+    """Pooled out-of-fold macro F1 of the shipped head (``fit_stream_heads``), its
+    strengths and fusion weights chosen inside each fold."""
     import torch
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedGroupKFold
@@ -40,9 +39,8 @@ def cv_macro_f1(model: FeatureLinear, x: np.ndarray, y: np.ndarray, groups: list
     predicted = np.zeros(len(y), int)
     k = min(5, len(set(groups)))
     for train, held in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(x, y, groups):
-        c = strength_path(x[train], y[train], [groups[i] for i in train], grid, seed,
-                          model.blocks).best
-        fit_linear_head(model, x[train], y[train], model.head.out_features, c, seed, model.blocks)
+        fit_stream_heads(model, x[train], y[train], [groups[i] for i in train],
+                         model.head.out_features, grid, seed, model.blocks, model.streams)
         with torch.inference_mode():
             predicted[held] = model.logits(torch.from_numpy(x[held])).argmax(1).numpy()
     return float(f1_score(y, predicted, average="macro"))

@@ -234,14 +234,25 @@ def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
              scores: Path = _path(P.scores, "short flat metrics JSON to write (dvc metrics show)"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage evaluate: test-split figures with scikit-learn, logged to the training run."""
+    from vidops.evaluation.recipe_cv import Recipe
     from vidops.stages.evaluate import run_evaluate
 
     with _known_errors():
-        result = run_evaluate(load_params(params).evaluate, manifest, frames, validation, model,
-                              metrics, confusion, predictions, scores_path=scores)
+        loaded = load_params(params)
+        result = run_evaluate(loaded.evaluate, manifest, frames, validation, model,
+                              metrics, confusion, predictions, scores_path=scores,
+                              recipe=Recipe(loaded.model, loaded.train))
     typer.echo(ci_summary("test", result.metrics))
     if "video_level" in result.metrics:
         typer.echo(ci_summary("video level", result.metrics["video_level"]))
+    cv = result.metrics["recipe_cv"]
+    if cv["macro_f1"] is None:
+        typer.echo(f"recipe cross-validation {cv['status']}")
+    else:
+        low, high = cv["macro_f1_ci"]
+        typer.echo(f"recipe cross-validation: macro F1 {cv['macro_f1']:.3f} [95% CI {low:.2f}, "
+                   f"{high:.2f}] over {cv['clips']} clips of {cv['groups']} groups in "
+                   f"{cv['folds']} folds (folds {', '.join(f'{f:.2f}' for f in cv['fold_f1'])})")
 
 
 def ci_summary(name: str, m: dict) -> str:

@@ -216,6 +216,15 @@ class TrainConfig:
 class EvaluateConfig:
     batch_size: int = 16  # clips per inference batch
     views: int = 3  # temporal views per test video for video-level figures (1: clip level only)
+    # Recipe cross-validation (evaluation/recipe_cv.py): auto runs it when the recipe only
+    # fits heads on per-clip features and the data has at most recipe_cv_max_clips clips.
+    recipe_cv: Literal["auto", "on", "off"] = "auto"
+    recipe_cv_folds: int = 5  # folds by group over all usable clips
+    recipe_cv_max_clips: int = 3000  # auto: above this the test split alone is large enough
+
+    def __post_init__(self) -> None:
+        _check_range("evaluate", self, batch_size=(1, None), views=(1, None),
+                     recipe_cv_folds=(2, None), recipe_cv_max_clips=(0, None))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ def sh(*cmd, cwd, check=True):
 
 
 def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
-    params = {**TINY_PARAMS, "validate": {"min_decodable_fraction": 0.8}}
+    params = {**TINY_PARAMS, "validate": {"min_decodable_fraction": 0.8},
+              "evaluate": {"recipe_cv": "auto"}}
     project = copy_project(tmp_path / "project", params)
     sh("vidops", "import", str(tiny_source), cwd=project)
     assert (project / "data.dvc").is_file() and not (project / "data" / "raw.dvc").exists()
@@ -55,6 +56,9 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     figures = next(iter(metrics.values()))["data"]["reports/scores.json"]["data"]
     assert 0.0 <= figures["macro_f1_ci_low"] <= figures["macro_f1"] <= figures["macro_f1_ci_high"]
     assert figures["test_clips"] == 8 and len(figures) <= 20
+    # the recipe cross-validated over every usable clip, beside the test split's figure
+    assert 0.0 <= figures["cv_macro_f1_low"] <= figures["cv_macro_f1"] <= figures["cv_macro_f1_high"]
+    assert "recipe cross-validation: macro F1" in out
     assert all(isinstance(v, int | float) for v in figures.values())  # short and flat
     shown = sh("dvc", "metrics", "show", cwd=project).stdout
     assert "reports/metrics.json" not in shown and max(map(len, shown.splitlines())) < 400

@@ -54,7 +54,8 @@ def plot_curves(history: list[Any], path: Path, strength: Any = None) -> None:
     """Loss and quality per epoch; ``history`` rows have the fields of ``EpochStats``.
 
     A linear head (one fit, no epochs) draws what its fit did instead: ``strength`` (a
-    ``StrengthPath``), the held-out log loss of each regularisation strength per CV fold.
+    ``StreamHeads``), the held-out log loss of each regularisation strength per CV fold
+    (per stream, with the fusion weights, when there are several).
     """
     if strength is not None and len(history) == 1:
         _plot_strength(history[0], strength, path)
@@ -73,17 +74,26 @@ def plot_curves(history: list[Any], path: Path, strength: Any = None) -> None:
     _save(plt, fig, path)
 
 
-def _plot_strength(fit: Any, strength: Any, path: Path) -> None:
+def _plot_strength(fit: Any, heads: Any, path: Path) -> None:
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    grid = strength.grid
-    if any(strength.fold_losses):
+    several = len(heads.paths) > 1
+    strength = heads.paths[0]
+    if several and any(any(p.fold_losses) for p in heads.paths):
+        # One curve per stream (its fold mean), its chosen C marked; the weights in the title.
+        for stream, p, w in zip(heads.streams, heads.paths, heads.weights, strict=True):
+            line, = left.plot(p.grid, p.mean_losses(), marker="o", label=f"{stream} (weight {w:.1f})")
+            left.axvline(p.best, color=line.get_color(), linestyle="--")
+        left.set(xscale="log", xlabel="C (inverse L2 strength)", ylabel="held-out log loss",
+                 title="each stream's strength by group CV")
+        left.legend(fontsize=7)
+    elif any(strength.fold_losses):
         for fold in range(max(len(x) for x in strength.fold_losses)):
-            points = [(c, x[fold]) for c, x in zip(grid, strength.fold_losses, strict=True)
+            points = [(c, x[fold]) for c, x in zip(strength.grid, strength.fold_losses, strict=True)
                       if fold < len(x)]
             left.plot(*zip(*points, strict=True), marker=".", alpha=0.4,
                       label=f"fold {fold + 1}")
-        left.plot(grid, strength.mean_losses(), marker="o", color="black", label="mean")
+        left.plot(strength.grid, strength.mean_losses(), marker="o", color="black", label="mean")
         left.axvline(strength.best, color="tab:red", linestyle="--", label=f"chosen C={strength.best:g}")
         left.set(xscale="log", xlabel="C (inverse L2 strength)", ylabel="held-out log loss",
                  title="head strength by group CV (train clips)")
@@ -97,7 +107,8 @@ def _plot_strength(fit: Any, strength: Any, path: Path) -> None:
     right.bar(names, values, color=["tab:blue", "tab:orange", "tab:green"])
     for i, value in enumerate(values):
         right.text(i, value + 0.02, f"{value:.3f}", ha="center")
-    right.set(ylim=(0, 1.1), title=f"the fit at C={strength.best:g} (one fit, no epochs)")
+    title = "late fusion of the streams" if several else f"the fit at C={strength.best:g}"
+    right.set(ylim=(0, 1.1), title=f"{title} (one fit, no epochs)")
     _save(plt, fig, path)
 
 

@@ -5,7 +5,7 @@ then a logistic-regression head.
 | --- | --- |
 | ``flow_linear`` | optical-flow descriptors (features/flow.py) |
 | ``appearance_linear`` | ImageNet EfficientNet-Lite embeddings of the frames |
-| ``fusion_linear`` | both, each stream weighted alike (models/linear_head.py) |
+| ``fusion_linear`` | both, fused late with learnt weights (models/linear_head.py) |
 
 A stream gives one row per frame (appearance) or per consecutive frame pair (flow);
 a clip is described by each stream's mean over time, spread over time (std), mean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from vidops.errors import VidopsError
 from vidops.evaluation.intervals import intervals
 from vidops.evaluation.metrics import classification_summary
 from vidops.evaluation.plots import plot_confusion
+from vidops.evaluation.recipe_cv import Recipe, run_recipe_cv
 from vidops.evaluation.video_level import video_level_probs
 from vidops.fileio import atomic_write, atomic_write_json, digest_file
 from vidops.models.artifact import load_model_dir, model_identity
@@ -31,11 +33,16 @@ class EvaluateResult:
 def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                  validation_path: Path, model_dir: Path, metrics_path: Path,
                  confusion_path: Path, predictions_path: Path, root: Path = Path("."),
-                 scores_path: Path | None = None) -> EvaluateResult:
+                 scores_path: Path | None = None, recipe: Recipe | None = None) -> EvaluateResult:
     """Score the test split; ``metrics_path`` gets every figure, ``scores_path`` (default:
     scores.json beside it) the short flat set DVC users read (`dvc metrics show`, `dvc exp
-    show`): the headline figures and their intervals, nothing nested, no prose."""
-    test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
+    show`): the headline figures and their intervals, nothing nested, no prose.
+
+    With ``recipe`` (what train ran), the recipe is also cross-validated over all usable
+    clips (evaluation/recipe_cv.py): ``cv_macro_f1`` and its interval beside the test figures.
+    """
+    usable = usable_clips(manifest_path, frames_dir, validation_path)
+    test = [c for c in usable if c.split == "test"]
     if not test:
         raise EvaluateError(f"{manifest_path}: no usable clip in the test split")
     identity = model_identity(model_dir)  # a half-replaced folder is refused before it is scored
@@ -63,13 +70,18 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                    f"test split: macro F1 {metrics['macro_f1']:.3f} [95% CI {low:.2f}, {high:.2f}]"
                    f"\n{len(test)} clips, {how}")
     _write_predictions(predictions_path, test, truth, predicted, probs, loaded.classes)
+    cv = (run_recipe_cv(cfg, recipe, usable, root / recipe.train.feature_cache)
+          if recipe is not None else None)
+    if cv is not None:
+        metrics["recipe_cv"] = dataclasses.asdict(cv)
     # metrics.json goes last and names what it scored: the model folder's files and the
     # predictions written with it. register checks both, so a kill between these writes,
     # or a model trained after this evaluation, is refused instead of registered.
     metrics["scored"] = {"model_files": identity.files,
                          "predictions": digest_file(predictions_path)}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(scores_path or metrics_path.with_name("scores.json"), short_scores(metrics))
+    atomic_write_json(scores_path or metrics_path.with_name("scores.json"),
+                      {**short_scores(metrics), **(cv.scores() if cv else {})})
     atomic_write_json(metrics_path, metrics)
 
     run_id = identity.run_id
@@ -87,6 +99,11 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                     mlflow.log_metrics({f"{prefix}_{name}_ci_low": low,
                                         f"{prefix}_{name}_ci_high": high})
         mlflow.log_dict({"most_confused": metrics["most_confused"]}, "evaluation/most_confused.json")
+        if cv is not None:
+            mlflow.set_tag("recipe_cv", cv.status)
+            mlflow.log_metrics(cv.scores())
+            for fold, f1 in enumerate(cv.fold_f1, start=1):
+                mlflow.log_metric("cv_fold_macro_f1", f1, step=fold)
         for name, figures in metrics["per_class"].items():
             mlflow.log_metric(f"test_f1_{name}", figures["f1"])
         for path in (metrics_path, confusion_path, predictions_path):

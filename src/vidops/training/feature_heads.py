@@ -40,7 +40,7 @@ from vidops.errors import DataError
 from vidops.features.cache import FeatureCache, frames_key, load_frames
 from vidops.models.feature_linear import FeatureLinear, FeatureStreams
 from vidops.models.feature_temporal import FeatureTemporal
-from vidops.models.linear_head import block_weights, fit_linear_head, strength_path
+from vidops.models.linear_head import block_weights, fit_linear_head, fit_stream_heads
 from vidops.models.motion import MotionLinear
 from vidops.training.dataset import FramesDataset
 from vidops.training.results import (
@@ -182,10 +182,9 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
     x_val = clip_features(model, val, cache_root, progress)
     y_train = np.array([index[c.label] for c in train])
     y_val = torch.tensor([index[c.label] for c in val])
-    path = strength_path(x_train, y_train, [c.group for c in train], model_cfg.head_c, cfg.seed,
-                         model.blocks)
-    c = path.best
-    fit_linear_head(model, x_train, y_train, len(classes), c, cfg.seed, model.blocks)
+    heads = fit_stream_heads(model, x_train, y_train, [c.group for c in train], len(classes),
+                             model_cfg.head_c, cfg.seed, model.blocks, model.streams)
+    chosen = heads
     model.eval()
     with torch.inference_mode():
         train_logits = model.logits(torch.from_numpy(x_train)).cpu()
@@ -195,22 +194,22 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
     if refit:
         x_all = np.concatenate([x_train, x_val])
         y_all = np.concatenate([y_train, y_val.numpy()])
-        # The curve keeps the train-only path: the val figures drawn beside it are its fit's.
-        c = strength_path(x_all, y_all, [c.group for c in train + val], model_cfg.head_c,
-                          cfg.seed, model.blocks).best
-        fit_linear_head(model, x_all, y_all, len(classes), c, cfg.seed, model.blocks)
-        log.info("%s: head refitted on train + val (%d clips, C=%g)", model_cfg.arch,
-                 len(x_all), c)
+        # The curve keeps the train-only paths: the val figures drawn beside them are their fit's.
+        chosen = fit_stream_heads(model, x_all, y_all, [c.group for c in train + val],
+                                  len(classes), model_cfg.head_c, cfg.seed, model.blocks,
+                                  model.streams)
+        log.info("%s: head refitted on train + val (%d clips, %s)", model_cfg.arch,
+                 len(x_all), chosen.summary())
     seconds = time.perf_counter() - start
     stats = EpochStats(1, train_loss, train_acc, val_loss, val_acc, val_f1, 0.0, seconds,
                        len(train) / seconds, 0.0)
-    log.info("%s on %d clips (%d features, C=%g): train acc %.3f, val macro F1 %.3f",
-             model_cfg.arch, len(train), x_train.shape[1], c, train_acc, val_f1)
+    log.info("%s on %d clips (%d features, %s): train acc %.3f, val macro F1 %.3f",
+             model_cfg.arch, len(train), x_train.shape[1], heads.summary(), train_acc, val_f1)
     if tracker is not None:
         report_epoch(tracker, stats)
-        tracker.log_metrics({"head_c": c})
+        tracker.log_metrics(chosen.metrics())
         tracker.set_tags({"head_fitted_on": "train+val" if refit else "train"})
-    return FitResult(model, [stats], stats, strength=path)
+    return FitResult(model, [stats], stats, strength=heads, val_logits=val_logits)
 
 
 def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[UsableClip],

@@ -19,7 +19,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vidops.models.linear_head import StrengthPath
+from vidops.models.linear_head import StreamHeads
 from vidops.training.tracker import Tracker
 
 
@@ -43,8 +43,12 @@ class FitResult:
     history: list[EpochStats]
     kept: EpochStats  # the epoch whose weights ``model`` holds
     resumed_from: int = 0  # the epoch a checkpoint brought back (0: started fresh)
-    # A linear head has no epochs: how its strength was chosen is its training curve.
-    strength: StrengthPath | None = None
+    # A linear head has no epochs: how its strengths (and fusion weights) were chosen is
+    # its training curve.
+    strength: StreamHeads | None = None
+    # Logits of the val clips from the fit before any refit, where the fit computed them from
+    # cached features anyway (feature heads): recipe CV reads its held-out answers here.
+    val_logits: torch.Tensor | None = None
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -10,7 +10,15 @@ from vidops.models.artifact import load_model_dir, save_model_dir
 from vidops.models.factory import build_model
 from vidops.models.feature_linear import POOLS, pool_rows
 from vidops.models.feature_temporal import resample_rows
-from vidops.models.linear_head import block_weights, strength_path
+from vidops.models.linear_head import (
+    StreamHeads,
+    block_weights,
+    copy_into,
+    fit_logistic,
+    fit_stream_heads,
+    fusion_weights,
+    strength_path,
+)
 from vidops.training.feature_heads import clip_features, fit_feature_head, fit_temporal_head
 
 
@@ -105,9 +113,78 @@ def test_the_strength_path_is_what_the_linear_heads_training_curve_draws(tmp_pat
     assert path.best == path.grid[int(np.argmin(path.mean_losses()))] == 0.001
     assert strength_path(noise, y, ["one"] * 60, [0.01, 0.1], seed=0).why  # says why not CV'd
     fit = EpochStats(1, 0.5, 0.9, 0.6, 0.8, 0.75, 0.0, 1.0, 60.0, 0.0)
-    plot_curves([fit], tmp_path / "linear.png", path)
+    plot_curves([fit], tmp_path / "linear.png", StreamHeads(["flow"], [path], [1.0]))
+    plot_curves([fit], tmp_path / "fused.png", StreamHeads(["flow", "appearance"], [path, path],
+                                                          [0.7, 0.3]))
     plot_curves([fit], tmp_path / "epochs.png")
-    assert (tmp_path / "linear.png").read_bytes() != (tmp_path / "epochs.png").read_bytes()
+    drawn = {(tmp_path / f"{n}.png").read_bytes() for n in ("linear", "fused", "epochs")}
+    assert len(drawn) == 3
+
+
+def _two_streams(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Clips of 3 classes: 20 informative features, then 300 of pure noise (more than clips)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1, 2], 20)
+    signal = rng.normal(size=(60, 20))
+    signal[:, :3] += 2.5 * np.eye(3)[y]
+    return np.hstack([signal, rng.normal(size=(60, 300))]), y, [f"g{i % 6}" for i in range(60)]
+
+
+@pytest.mark.parametrize("order", ["signal first", "noise first"])
+def test_late_fusion_puts_its_weight_on_the_stream_that_predicts(order):
+    x, y, groups = _two_streams()
+    blocks = [20, 300]
+    if order == "noise first":
+        x, blocks = np.hstack([x[:, 20:], x[:, :20]]), [300, 20]
+    model = FeatureHeadStub(x.shape[1], 3)
+    heads = fit_stream_heads(model, x, y, groups, 3, [0.01, 0.1, 1.0], 0, blocks, ["a", "b"])
+    signal_weight = heads.weights[0 if order == "signal first" else 1]
+    assert signal_weight >= 0.8 and sum(heads.weights) == pytest.approx(1.0)
+    fused = model.head(torch.from_numpy((x - model.mean.numpy()) / model.scale.numpy()).float())
+    assert (fused.argmax(1).numpy() == y).mean() > 0.9
+
+
+def test_a_fused_head_with_all_its_weight_on_one_stream_is_that_streams_head():
+    x, y, groups = _two_streams(1)
+    fused, alone = FeatureHeadStub(320, 3), FeatureHeadStub(20, 3)
+    held = [np.log(np.full((60, 3), 1 / 3))] * 2
+    assert fusion_weights(held, y) == [1.0, 0.0]  # a tie goes to the first stream
+    heads = fit_stream_heads(fused, x, y, groups, 3, [0.1], 0, [20, 300], ["a", "b"])
+    assert heads.why.startswith("equal weights")  # one C: nothing held out to weigh by
+    copy_into(fused, _weighted(fit_logistic(x[:, :20], y, 3, 0.1, 0), fit_logistic(x[:, 20:], y, 3, 0.1, 0)))
+    fit_stream_heads(alone, x[:, :20], y, groups, 3, [0.1], 0, [20], ["a"])
+    z = torch.from_numpy(x).float()
+    torch.testing.assert_close(fused.head((z - fused.mean) / fused.scale),
+                               alone.head((z[:, :20] - alone.mean) / alone.scale))
+
+
+def _weighted(first, second):
+    from vidops.models.linear_head import LinearFit
+
+    return LinearFit(np.concatenate([first.mean, second.mean]),
+                     np.concatenate([first.scale, second.scale]),
+                     np.hstack([first.weight, 0 * second.weight]), first.bias)
+
+
+def test_the_row_space_solve_finds_the_full_solves_optimum():
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, _ = _two_streams(2)
+    fast = fit_logistic(x, y, 3, 0.1, 0)  # 320 features, 60 clips: solved in their span
+    z = (x - x.mean(0)) / x.std(0)
+    full = LogisticRegression(C=0.1, max_iter=5000, tol=1e-8).fit(z, y)
+    np.testing.assert_allclose(fast.weight, full.coef_, atol=2e-3)
+    np.testing.assert_allclose(fast.log_proba(x), full.predict_log_proba(z), atol=2e-3)
+
+
+class FeatureHeadStub(torch.nn.Module):
+    """The buffers and layer a fitted head is copied into (as FeatureLinear has them)."""
+
+    def __init__(self, dim: int, classes: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        self.head = torch.nn.Linear(dim, classes)
 
 
 def test_block_weights_give_each_stream_the_first_streams_total_variance():

@@ -73,7 +73,7 @@ def test_head_reproduces_scikit_learn_probabilities():
     x = rng.normal(size=(40, dim)) * rng.uniform(0.01, 50, size=dim) + rng.normal(size=dim) * 100
     y = rng.choice([0, 1, 3], size=40)  # class 2 never seen in training
     fit_linear_head(model, x, y, 4, c=0.1, seed=0)
-    reference = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=20000, tol=1e-8))
     expected = reference.fit(x, y).predict_proba(x)
     with torch.no_grad():
         got = torch.softmax(model.head((torch.from_numpy(x).float() - model.mean) / model.scale), 1)
@@ -87,7 +87,7 @@ def test_binary_head_matches_scikit_learn():
     x = rng.normal(size=(30, model.head.in_features))
     y = (x[:, 0] > 0).astype(int)
     fit_linear_head(model, x, y, 2, c=1.0, seed=0)
-    expected = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000)).fit(x, y)
+    expected = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=20000, tol=1e-8)).fit(x, y)
     with torch.no_grad():
         got = torch.softmax(model.head((torch.from_numpy(x).float() - model.mean) / model.scale), 1)
     np.testing.assert_allclose(got.numpy(), expected.predict_proba(x), atol=1e-4)
