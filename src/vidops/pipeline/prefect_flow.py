@@ -314,6 +314,8 @@ def _reports(root: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
         out["metrics"] = {k: round(m[k], 4) for k in ("accuracy", "macro_f1", "weighted_f1")}
         out["metrics"].update({k: [round(x, 4) for x in m[k]] for k in ("accuracy_ci", "macro_f1_ci")
                                if k in m})
+        if "recipe_cv" in m:
+            out["recipe_cv"] = {k: v for k, v in m["recipe_cv"].items() if k != "bootstrap"}
     if promotion.is_file():
         out["promotion"] = json.loads(promotion.read_text())
     return out, m

@@ -9,7 +9,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from vidops.registry.descriptions import TRAINING_VIEW, version_page
+from vidops.registry.descriptions import TRAINING_VIEW, recipe_cv_sentence, version_page
 
 RESULT_KEY = "pipeline-result"
 CONFUSION_KEY = "confusion-matrix"
@@ -36,6 +36,8 @@ def result_markdown(summary: dict[str, Any], root: Path) -> str:
                   f"| macro F1 | {metrics['macro_f1']:.3f}{interval} |",
                   f"| accuracy | {metrics['accuracy']:.3f} |",
                   f"| weighted F1 | {metrics['weighted_f1']:.3f} |", ""]
+    if summary.get("recipe_cv"):
+        lines += [recipe_cv_sentence(summary["recipe_cv"]), ""]
     promotion = summary.get("promotion")
     if promotion:
         decision = "promoted to `champion`" if promotion["promoted"] else "not promoted"

@@ -82,6 +82,19 @@ def history_table(name: str, events: Sequence[Event], budget: int = MAX_DESCRIPT
     return "\n".join(rows) + (footer if shown < len(events) else "")
 
 
+def recipe_cv_sentence(cv: dict[str, Any] | None) -> str:
+    """One sentence on the recipe cross-validation of metrics.json (``recipe_cv``)."""
+    if not cv:
+        return ""
+    if cv.get("macro_f1") is None:
+        return f"Recipe cross-validation {cv['status']}."
+    low, high = cv["macro_f1_ci"]
+    return (f"Recipe cross-validated over all {cv['clips']} usable clips ({cv['groups']} groups, "
+            f"{cv['folds']} folds by group, chosen and fitted inside each fold): macro F1 "
+            f"**{cv['macro_f1']:.3f}** (95% interval {low:.3f} to {high:.3f}; folds "
+            f"{', '.join(f'{f:.2f}' for f in cv['fold_f1'])}).")
+
+
 def version_description(name: str, version: str, arch: str, classes: list[str],
                         data_version: str, clips: dict[str, int], metrics: dict[str, Any],
                         gate: str, reason: str) -> str:
@@ -102,7 +115,9 @@ def version_description(name: str, version: str, arch: str, classes: list[str],
             f"Test macro F1 **{metrics['macro_f1']:.3f}**{interval} on "
             f"{metrics.get('n_clips', clips.get('test', '?'))} test clips; accuracy "
             f"{metrics['accuracy']:.3f}.\n\n"
-            f"Gate: **{gate}**: {reason}.\n\n"
+            + (f"{recipe_cv_sentence(metrics.get('recipe_cv'))}\n\n" if metrics.get("recipe_cv")
+               else "")
+            + f"Gate: **{gate}**: {reason}.\n\n"
             f"Serve it: `vidops serve` follows `champion`; this version alone: "
             f"`mlflow models serve -m models:/{name}/{version} --env-manager local`.")
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 3] + "..."

@@ -47,7 +47,7 @@ def fit(model_cfg: ModelConfig, cfg: TrainConfig, train: list[UsableClip], val: 
     if isinstance(model, MotionLinear):
         # One scikit-learn fit, no collectives: every rank does it, only rank 0 logs.
         return fit_motion_head(model, model_cfg, cfg, train, val, classes, hw.device,
-                               tracker if env.is_main else None)
+                               tracker if env.is_main else None, feature_cache)
     if isinstance(model, FeatureTemporal):
         return fit_temporal_head(model, cfg, train, val, classes, feature_cache,
                                  progress and env.is_main, tracker if env.is_main else None,

@@ -39,3 +39,19 @@ def test_a_retrain_that_registered_nothing_does_not_claim_a_registration(monkeyp
                                            "nothing registered"), Path("/p"))
     assert "**Registered:**" not in text
     assert "**Champion, unchanged:** vidops-classifier version 3" in text
+
+
+CV = {"status": "scored", "folds": 5, "clips": 60, "groups": 10, "macro_f1": 0.84,
+      "macro_f1_ci": [0.74, 0.92], "fold_f1": [0.8, 0.9, 0.85, 0.7, 0.95]}
+
+
+def test_the_recipe_cross_validation_stands_beside_the_test_figure(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    text = result_markdown({**_summary(), "recipe_cv": CV}, Path("/p"))
+    assert ("Recipe cross-validated over all 60 usable clips (10 groups, 5 folds by group, "
+            "chosen and fitted inside each fold): macro F1 **0.840** (95% interval 0.740 to "
+            "0.920; folds 0.80, 0.90, 0.85, 0.70, 0.95).") in text
+    skipped = result_markdown({**_summary(), "recipe_cv": {"status": "off: evaluate.recipe_cv "
+                                                           "is off", "macro_f1": None}}, Path("/p"))
+    assert "Recipe cross-validation off: evaluate.recipe_cv is off." in skipped
+    assert "Recipe cross" not in result_markdown(_summary(), Path("/p"))
