@@ -103,8 +103,7 @@ class ValidateConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     arch: str = "auto"  # a row of vidops.architectures, or auto: see candidates
-    candidates: tuple[str, ...] = ("motion_linear", "flow_linear", "appearance_linear",
-                                    "fusion_linear")  # what auto chooses among, cheap first
+    candidates: tuple[str, ...] = ("fusion_linear", "motion_linear")  # what auto chooses among
     # ... and, when training runs on CUDA, these too (after the others): fine-tuning the
     # backbone pays with a GPU and costs minutes per epoch on a CPU.
     gpu_candidates: tuple[str, ...] = ("appearance_tsn",)

@@ -14,8 +14,7 @@ def test_repo_params_load_into_every_section():
     assert isinstance(params, Params)
     assert params.register.model_name == "vidops-classifier"
     assert params.model.arch == "auto"
-    assert params.model.candidates == ("motion_linear", "flow_linear", "appearance_linear",
-                                       "fusion_linear")
+    assert params.model.candidates == ("fusion_linear", "motion_linear")
 
 
 @pytest.mark.parametrize("section", ["paths", "ingest", "extract", "validate", "model", "train",
