@@ -235,6 +235,7 @@ def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage evaluate: test-split figures with scikit-learn, logged to the training run."""
     from vidops.evaluation.recipe_cv import Recipe
+    from vidops.registry.descriptions import recipe_cv_sentence
     from vidops.stages.evaluate import run_evaluate
 
     with _known_errors():
@@ -245,14 +246,7 @@ def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
     typer.echo(ci_summary("test", result.metrics))
     if "video_level" in result.metrics:
         typer.echo(ci_summary("video level", result.metrics["video_level"]))
-    cv = result.metrics["recipe_cv"]
-    if cv["macro_f1"] is None:
-        typer.echo(f"recipe cross-validation {cv['status']}")
-    else:
-        low, high = cv["macro_f1_ci"]
-        typer.echo(f"recipe cross-validation: macro F1 {cv['macro_f1']:.3f} [95% CI {low:.2f}, "
-                   f"{high:.2f}] over {cv['clips']} clips of {cv['groups']} groups in "
-                   f"{cv['folds']} folds (folds {', '.join(f'{f:.2f}' for f in cv['fold_f1'])})")
+    typer.echo(recipe_cv_sentence(result.metrics["recipe_cv"], markdown=False))
 
 
 def ci_summary(name: str, m: dict) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import typer
 
 from vidops.config import load_params
-from vidops.registry.descriptions import TRAINING_VIEW
+from vidops.registry.descriptions import TRAINING_VIEW, recipe_cv_sentence
 
 
 def run_demo(source: Path, per_class: int) -> None:
@@ -35,6 +36,9 @@ def run_demo(source: Path, per_class: int) -> None:
     for name, f in metrics["per_class"].items():
         typer.echo(f"  {name:10s} P {f['precision']:.2f} R {f['recall']:.2f} F1 {f['f1']:.2f} "
                    f"n={f['support']}")
+    if metrics.get("recipe_cv"):
+        typer.echo(textwrap.fill(recipe_cv_sentence(metrics["recipe_cv"], markdown=False), 90,
+                                 initial_indent="  ", subsequent_indent="  "))
     promotion = json.loads(Path(paths.promotion).read_text())
     typer.echo("\n== registry ==")
     typer.echo(f"  {promotion['model_name']} v{promotion['version']}: "

@@ -82,16 +82,17 @@ def history_table(name: str, events: Sequence[Event], budget: int = MAX_DESCRIPT
     return "\n".join(rows) + (footer if shown < len(events) else "")
 
 
-def recipe_cv_sentence(cv: dict[str, Any] | None) -> str:
+def recipe_cv_sentence(cv: dict[str, Any] | None, markdown: bool = True) -> str:
     """One sentence on the recipe cross-validation of metrics.json (``recipe_cv``)."""
     if not cv:
         return ""
+    bold = "**" if markdown else ""
     if cv.get("macro_f1") is None:
         return f"Recipe cross-validation {cv['status']}."
     low, high = cv["macro_f1_ci"]
     return (f"Recipe cross-validated over all {cv['clips']} usable clips ({cv['groups']} groups, "
             f"{cv['folds']} folds by group, chosen and fitted inside each fold): macro F1 "
-            f"**{cv['macro_f1']:.3f}** (95% interval {low:.3f} to {high:.3f}; folds "
+            f"{bold}{cv['macro_f1']:.3f}{bold} (95% interval {low:.3f} to {high:.3f}; folds "
             f"{', '.join(f'{f:.2f}' for f in cv['fold_f1'])}).")
 
 
