@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -292,3 +293,112 @@ def rendered(url: str, workdir: Path, offline: bool = False, budget_ms: int = 20
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
+
+
+# `run_register` in a process killed -9 at one point of the registration (argv: point,
+# project root, model folder's parent, registered model name); tracking URI from the env.
+KILLED_REGISTER = """
+import os, signal, sys
+from pathlib import Path
+import vidops.stages.register as reg
+from vidops.config import RegisterConfig
+point, root, out, name = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+def then_die(function):
+    def wrapped(*args, **kwargs):
+        function(*args, **kwargs)
+        die()
+    return wrapped
+if point == "after the version row":
+    reg.publish_model = then_die(reg.publish_model)
+elif point == "before the alias moves":
+    reg.move_champion = die
+elif point == "after the alias moved":
+    reg.move_champion = then_die(reg.move_champion)
+reg.run_register(RegisterConfig(model_name=name, min_f1=0.0), root / "manifest.csv",
+                 root / "validation.json", out / "model", out / "metrics.json",
+                 out / "promotion.json", root / "frames", root=root, predictions=out / "pred.csv")
+"""
+REGISTER_KILL_POINTS = ("after the version row", "before the alias moves", "after the alias moved")
+
+
+def evaluated_project(root: Path, tracking: str) -> Path:
+    """A project folder with a motion_linear model trained, tracked in ``tracking`` (a
+    tracking URI), and evaluated: what register reads. Returns the folder."""
+    from vidops.config import (
+        EvaluateConfig,
+        ExtractConfig,
+        IngestConfig,
+        ModelConfig,
+        TrainConfig,
+        ValidateConfig,
+    )
+    from vidops.data.raw_store import import_clips
+    from vidops.stages.evaluate import run_evaluate
+    from vidops.stages.extract import run_extract
+    from vidops.stages.ingest import run_ingest
+    from vidops.stages.train import run_train
+    from vidops.stages.validate import run_validate
+
+    os.environ["MLFLOW_TRACKING_URI"] = tracking
+    try:
+        import_clips(write_tiny_dataset(root / "source"), root / "raw", (".mp4",))
+        run_ingest(IngestConfig(group_splits={"tr": "train", "va": "val", "te": "test"}),
+                   root / "raw", root / "manifest.csv")
+        frames = ExtractConfig(num_frames=6, size=32)
+        run_extract(frames, root / "manifest.csv", root / "frames", progress=False)
+        run_validate(ValidateConfig(), root / "manifest.csv", root / "frames",
+                     root / "validation.json", root / "docs")
+        run_train(ModelConfig(arch="motion_linear"), TrainConfig(), frames, root / "manifest.csv",
+                  root / "frames", root / "validation.json", root / "out" / "model",
+                  root / "out" / "log.csv", root / "out" / "curves.png", root / "out" / "sel.json",
+                  root / "out" / "sel.png", root=root, progress=False)
+        run_evaluate(EvaluateConfig(), root / "manifest.csv", root / "frames",
+                     root / "validation.json", root / "out" / "model",
+                     root / "out" / "metrics.json", root / "out" / "cm.png",
+                     root / "out" / "pred.csv", root=root)
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    return root
+
+
+def register_after_a_kill(project: Path, tracking: str, name: str, point: str) -> list[str]:
+    """Kill a registration at ``point``, run it again; returns what is wrong afterwards."""
+    import subprocess
+    import sys
+
+    from mlflow import MlflowClient
+
+    from vidops.config import RegisterConfig
+    from vidops.registry.champion import current_champion, history
+    from vidops.stages.register import run_register
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
+    killed = subprocess.run([sys.executable, "-c", KILLED_REGISTER, point, str(project),
+                             str(project / "out"), name], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    os.environ["MLFLOW_TRACKING_URI"] = tracking
+    try:
+        out = project / "out"
+        result = run_register(RegisterConfig(model_name=name, min_f1=0.0), project / "manifest.csv",
+                              project / "validation.json", out / "model", out / "metrics.json",
+                              out / "promotion.json", project / "frames", root=project,
+                              predictions=out / "pred.csv")
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking, tracking)
+    versions = client.search_model_versions(f"name='{name}'")
+    problems = [f"{len(versions)} versions of one training run"] if len(versions) != 1 else []
+    tags = client.get_model_version(name, "1").tags
+    problems += [f"version 1 has no {key} tag" for key in ("gate", "gate_reason", "run_id",
+                                                           "code_digest", "macro_f1")
+                 if key not in tags]
+    if tags.get("registration") != "complete":
+        problems.append(f"registration is {tags.get('registration')!r}, not complete")
+    if current_champion(client, name) != "1" or not result.promoted or result.version != "1":
+        problems.append(f"champion {current_champion(client, name)}, result {result}")
+    if [e.version for e in history(client, name)] != ["1"]:
+        problems.append(f"history {[e.version for e in history(client, name)]}, not [1]")
+    return problems

@@ -152,21 +152,34 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     decision = json.loads((second / "promotion.json").read_text())
     assert decision["promoted"] is False and decision["version"] == refused.version
 
-    # A challenger that does not beat the re-scored champion by min_delta is refused.
+    # A challenger that does not beat the re-scored champion by min_delta is refused. Run
+    # again with other register params, the same run is decided on again: its one version.
     worse = _register(prepared, second, min_f1=0.0, min_delta=1.0, gate="point",
                       max_class_drop=1.0)  # the point rule alone
     assert not worse.promoted and f"< champion {worse.champion_f1:.4f}" in worse.reason
+    assert worse.version == refused.version
     assert str(alias("vidops-classifier", "champion").version) == promoted.version
 
-    # A third model that clears the bar (min_delta -1: any F1 beats champion - 1) is promoted.
+    # The same model, when it clears the bar (min_delta -1: any F1 beats champion - 1), is
+    # promoted; its version's tags now say so, not what the refusals before said.
     accepted = _register(prepared, second, min_f1=0.0, min_delta=-1.0, gate="point",
                          max_class_drop=1.0)
     assert accepted.promoted and accepted.champion_version == promoted.version
+    assert accepted.version == refused.version
     assert str(alias("vidops-classifier", "champion").version) == accepted.version
+    tags = client.get_model_version("vidops-classifier", accepted.version).tags
+    assert tags["gate"] == "promoted" and tags["registration"] == "complete"
+    assert tags["gate_reason"] == accepted.reason and tags["gate_rule"] == "point"
+    again = _register(prepared, second, min_f1=0.0)  # already champion: nothing moves
+    assert again.version == accepted.version and again.promoted
+    assert len(client.search_model_versions("name='vidops-classifier'")) == versions + 1
 
-    # The paired rule (the default): the same model again is not credibly worse than itself.
-    same = _register(prepared, second, min_f1=0.0)
-    decision = json.loads((second / "promotion.json").read_text())
+    # The paired rule (the default): a model retrained identically is not credibly worse.
+    third = tmp_path / "third"
+    _train(prepared, third, seed=1)
+    _evaluate(prepared, third)
+    same = _register(prepared, third, min_f1=0.0)
+    decision = json.loads((third / "promotion.json").read_text())
     assert same.promoted and decision["rule"] == "paired"
     assert decision["f1_difference"] == 0.0 and decision["f1_difference_ci"] == [0.0, 0.0]
     assert set(decision["class_recall"]) == set(trained.classes)
@@ -342,22 +355,26 @@ def test_a_retrain_from_the_champions_own_inputs_registers_nothing(prepared, tmp
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "commit", "-qm", "project"], cwd=repo, check=True)
-    _train(prepared, tmp_path, model=ModelConfig(arch="motion_linear"))
-    _evaluate(prepared, tmp_path)
+    def retrain(out):  # a new training run from the same code, data and params
+        _train(prepared, out, model=ModelConfig(arch="motion_linear"))
+        _evaluate(prepared, out)
+        return out
 
-    def register():
+    def register(out):
         return run_register(RegisterConfig(min_f1=0.0), prepared / "manifest.csv",
-                            prepared / "validation.json", tmp_path / "model",
-                            tmp_path / "metrics.json", tmp_path / "promotion.json",
-                            prepared / "frames", root=repo, predictions=tmp_path / "pred.csv")
+                            prepared / "validation.json", out / "model",
+                            out / "metrics.json", out / "promotion.json",
+                            prepared / "frames", root=repo, predictions=out / "pred.csv")
 
-    first = register()
+    first = register(retrain(tmp_path / "first"))
     assert first.promoted and first.version == "1"
-    again = register()
+    twice = register(tmp_path / "first")  # the same run again: its own version, still champion
+    assert (twice.version, twice.promoted, twice.registered) == ("1", True, True)
+    again = register(retrain(tmp_path / "again"))
     assert (again.version, again.promoted) == ("1", False) and "nothing registered" in again.reason
-    written = json.loads((tmp_path / "promotion.json").read_text())
+    written = json.loads((tmp_path / "again" / "promotion.json").read_text())
     assert written["reason"] == again.reason and written["registered"] is False and first.registered
     client = MlflowClient()
     assert len(client.search_model_versions("name = 'vidops-classifier'")) == 1
     (repo / "params.yaml").write_text("register:\n  min_f1: 0.0\n  min_delta: 0.04\n")
-    assert register().version == "2"  # other params: another version
+    assert register(retrain(tmp_path / "other")).version == "2"  # other params: another version

@@ -14,7 +14,7 @@ import multiprocessing
 
 import pytest
 
-from support import KILLED_MOVE, gate_worker
+from support import KILLED_MOVE, REGISTER_KILL_POINTS, evaluated_project, gate_worker, register_after_a_kill
 
 pytestmark = pytest.mark.slow
 F1S = ("0.5", "0.9", "0.7", "0.8")
@@ -100,3 +100,22 @@ def test_kill_9_in_a_champion_move_on_postgresql_leaves_alias_and_history_agreei
         move_champion(client, name, "1234"[i % 4], "promote", "r" * 3000)
     assert len(history(client, name)) == 31 and current_champion(client, name) == "2"
     assert rollback(client, name, "back").version == "1"  # the one before the last move
+
+
+@pytest.mark.parametrize("point", REGISTER_KILL_POINTS)
+def test_a_registration_killed_then_run_again_completes_once_on_postgresql(stack, point,
+                                                                           tmp_path_factory):
+    project = _evaluated(stack, tmp_path_factory)
+    name = "kill-pg-" + point.replace(" ", "-")
+    assert register_after_a_kill(project, stack.mlflow, name, point) == []
+
+
+_PROJECTS: dict = {}
+
+
+def _evaluated(stack, tmp_path_factory):
+    """One project trained and evaluated against the team server, shared by the kill points."""
+    if stack.mlflow not in _PROJECTS:
+        root = tmp_path_factory.mktemp("register-kills-pg")
+        _PROJECTS[stack.mlflow] = evaluated_project(root / "project", stack.mlflow)
+    return _PROJECTS[stack.mlflow]

@@ -30,6 +30,9 @@ from vidops.serving.pyfunc import predict_files
 
 log = logging.getLogger(__name__)
 
+# A version's ``registration`` tag: pending from creation, complete once the gate's record
+# is written and the alias moved (or not); a rerun resumes a pending one.
+REGISTRATION, PENDING, COMPLETE = "registration", "pending", "complete"
 # Set by DVC in the stage commands of `dvc exp run` (dvc.env.DVC_EXP_NAME).
 EXPERIMENT_ENV = "DVC_EXP_NAME"
 # What the served model needs; given explicitly because inferring it costs seconds.
@@ -82,22 +85,45 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     client = MlflowClient()
     test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
     provenance = provenance_tags(root)
-    twin = _twin_of_champion(client, cfg.model_name, provenance)
-    if twin is not None:
-        # Retrained from exactly what made the champion (`dvc repro -f`, a reverted param):
-        # another version would be a duplicate that the gate could promote over itself.
-        result = RegisterResult(cfg.model_name, twin, run_id, candidate_f1, twin, None, False,
-                                f"same code, data and params as champion version {twin}: "
-                                "nothing registered", cfg.gate, registered=False)
-        promotion_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(promotion_path, asdict(result))
-        return result
-    limits = {"max_video_bytes": (serve_cfg or ServeConfig()).max_video_bytes}
-    version = publish_model(model_dir, run_id, cfg.model_name, str(MODEL_CODE), VIDEO_COLUMN,
-                            PIP_REQUIREMENTS, limits, example=Path(test[0].path) if test else None)
+    experiment = os.environ.get(EXPERIMENT_ENV)
+    # One recoverable transaction: the version is found again by its run (a kill after it
+    # was created, or a rerun after a register param changed, must not register the run
+    # twice), tagged with its provenance at once, given its gate record before the alias can
+    # move, and marked complete last.
+    version = _version_of_run(client, cfg.model_name, run_id)
+    if version is None:
+        twin = _twin_of_champion(client, cfg.model_name, provenance)
+        if twin is not None:
+            # Retrained from exactly what made the champion (`dvc repro -f`, a reverted
+            # param): another version would be a duplicate the gate could promote over itself.
+            result = RegisterResult(cfg.model_name, twin, run_id, candidate_f1, twin, None, False,
+                                    f"same code, data and params as champion version {twin}: "
+                                    "nothing registered", cfg.gate, registered=False)
+            promotion_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(promotion_path, asdict(result))
+            return result
+        limits = {"max_video_bytes": (serve_cfg or ServeConfig()).max_video_bytes}
+        version = publish_model(model_dir, run_id, cfg.model_name, str(MODEL_CODE), VIDEO_COLUMN,
+                                PIP_REQUIREMENTS, limits,
+                                example=Path(test[0].path) if test else None)
+    else:
+        log.info("%s version %s already holds run %s: deciding on it again, nothing new "
+                 "registered", cfg.model_name, version, run_id)
+    for key, value in {**provenance, "run_id": run_id, REGISTRATION: PENDING,
+                       "dvc_experiment": experiment or ""}.items():
+        if value:  # an empty tag says nothing (no experiment)
+            client.set_model_version_tag(cfg.model_name, version, key, value)
     with registry_lock(uri, cfg.model_name):
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
         champion = current_champion(client, cfg.model_name)
+        if champion == version:
+            # Already the champion (killed after the alias moved, before the registration
+            # was marked complete; or run again): its gate record is on the version.
+            client.set_model_version_tag(cfg.model_name, version, REGISTRATION, COMPLETE)
+            result = _result_from_tags(client, cfg.model_name, version, run_id, candidate_f1, cfg)
+            promotion_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(promotion_path, asdict(result))
+            return result
         champion_f1, paired, recalls = None, None, None
         if champion:
             if predictions is None:
@@ -110,27 +136,30 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
         decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta, cfg.gate, paired,
                           recalls, cfg.max_class_drop)
         promote, reason = decision.promote, decision.reason
-        experiment = os.environ.get(EXPERIMENT_ENV)
         if promote and experiment and not cfg.promote_experiments:
             # `dvc exp run` explores; production moves only when the user says so.
             promote = False
             reason += (f"; champion not moved: DVC experiment {experiment} "
                        "(register.promote_experiments is false)")
+        tags = {"macro_f1": f"{candidate_f1:.6f}",
+                "gate": "promoted" if promote else "passed, not moved" if decision.promote
+                else "rejected",
+                "gate_reason": reason, "champion_before": champion or "", "champion_before_f1":
+                "" if champion_f1 is None else f"{champion_f1:.6f}", "gate_rule": cfg.gate,
+                "f1_difference_ci": json.dumps([round(x, 4) for x in paired.ci]) if paired else ""}
+        earlier = client.get_model_version(cfg.model_name, version).tags  # a decision again
+        for key, value in tags.items():
+            if value:  # an empty tag says nothing (no champion before version 1)
+                client.set_model_version_tag(cfg.model_name, version, key, value)
+            elif key in earlier:  # what an earlier decision on this version said, gone stale
+                client.delete_model_version_tag(cfg.model_name, version, key)
+        _describe(client, cfg.model_name, version, model_dir, metrics, manifest_path,
+                  provenance["data_version"], tags["gate"], reason)
         if promote:
             move_champion(client, cfg.model_name, version, "gate", reason)
         else:
             describe_model(client, cfg.model_name)  # the page exists from version 1 on
-    tags = {**provenance, "run_id": run_id, "macro_f1": f"{candidate_f1:.6f}",
-            "gate": "promoted" if promote else "passed, not moved" if decision.promote else "rejected",
-            "gate_reason": reason, "dvc_experiment": experiment or "",
-            "champion_before": champion or "", "champion_before_f1":
-            "" if champion_f1 is None else f"{champion_f1:.6f}", "gate_rule": cfg.gate,
-            "f1_difference_ci": json.dumps([round(x, 4) for x in paired.ci]) if paired else ""}
-    for key, value in tags.items():
-        if value:  # an empty tag says nothing (no champion before version 1, no experiment)
-            client.set_model_version_tag(cfg.model_name, version, key, value)
-    _describe(client, cfg.model_name, version, model_dir, metrics, manifest_path,
-              provenance["data_version"], tags["gate"], reason)
+        client.set_model_version_tag(cfg.model_name, version, REGISTRATION, COMPLETE)
     result = RegisterResult(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
                             promote, reason, cfg.gate,
                             paired.difference if paired else None, paired.ci if paired else None,
@@ -139,6 +168,30 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     promotion_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(promotion_path, asdict(result))
     return result
+
+
+def _version_of_run(client, name: str, run_id: str) -> str | None:
+    """The version already registered from ``run_id`` (a registration interrupted, or run
+    again), the first one when a release before this one registered it twice."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except MlflowException:  # no registered model of that name yet
+        return None
+    return str(min(int(v.version) for v in found)) if found else None
+
+
+def _result_from_tags(client, name: str, version: str, run_id: str, candidate_f1: float,
+                      cfg: RegisterConfig) -> RegisterResult:
+    """What a completed registration decided, read back from its version's tags."""
+    tags = client.get_model_version(name, version).tags
+    before_f1 = tags.get("champion_before_f1")
+    ci = tags.get("f1_difference_ci")
+    return RegisterResult(name, version, run_id, candidate_f1, tags.get("champion_before") or None,
+                          float(before_f1) if before_f1 else None,
+                          tags.get("gate") == "promoted", tags.get("gate_reason", ""),
+                          tags.get("gate_rule", cfg.gate), None, json.loads(ci) if ci else None)
 
 
 def _describe(client, name: str, version: str, model_dir: Path, metrics: dict,
