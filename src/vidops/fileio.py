@@ -99,3 +99,24 @@ def digest_problem(path: Path, data: bytes | None = None) -> str:
         return "its bytes differ from the digest written with it"
     return ""
 
+
+
+# Where DVC runs `dvc exp run --temp` and queued experiments (`--queue`, `--run-all`):
+# a fresh copy of the workspace in <project>/.dvc/tmp/exps/<random>/, deleted afterwards
+# (dvc.repo.experiments.executor.local.TempDirExecutor).
+DVC_EXPERIMENT_WORKSPACES = (".dvc", "tmp", "exps")
+
+
+def home_project(root: Path) -> Path:
+    """The project ``root`` belongs to: itself, or, inside a DVC experiment's temporary
+    workspace, the project that queued it. What outlives a run (the MLflow store, the
+    feature cache) lives there, so a temporary experiment registers in the project's
+    registry and reuses its features instead of making its own and losing them."""
+    parts = root.resolve().parts
+    n = len(DVC_EXPERIMENT_WORKSPACES)
+    for i in range(len(parts) - n, 0, -1):
+        if parts[i:i + n] == DVC_EXPERIMENT_WORKSPACES and len(parts) > i + n:
+            home = Path(*parts[:i])
+            if (home / ".dvc").is_dir():
+                return home
+    return root.resolve()

@@ -81,6 +81,40 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     promoted = sh("vidops", "promote", "--version", "1", "--reason", "re-affirm", cwd=project)
     assert "champion is now version 1" in promoted.stdout
     assert "promote" in sh("vidops", "history", cwd=project).stdout
+    _experiments_register_in_the_project(project)
+
+
+def _experiments_register_in_the_project(project):
+    """#30: `dvc exp run --temp` and queued experiments run in temporary workspaces
+    (.dvc/tmp/exps/...); each made a store of its own there, registered "version 1" in it and
+    deleted it with the workspace, and computed every feature again."""
+    import re
+    import time
+
+    from mlflow import MlflowClient
+
+    # As the README says after a run: commit what it produced (experiments start from git).
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "first run", cwd=project)
+    temp = sh("dvc", "exp", "run", "--temp", "-S", "train.seed=1", "-S", "evaluate.recipe_cv=off",
+              cwd=project)
+    computed = [int(n) for n in re.findall(r"features \w+: \d+ clips, (\d+) computed",
+                                           temp.stdout + temp.stderr)]
+    assert computed and sum(computed) == 0, computed  # every feature from the project's cache
+    sh("dvc", "exp", "run", "--queue", "-S", "train.seed=2", "-S", "evaluate.recipe_cv=off",
+       cwd=project)
+    sh("dvc", "queue", "start", cwd=project)
+    deadline = time.monotonic() + 600
+    while re.search(r"\b(Queued|Running)\b", sh("dvc", "queue", "status", cwd=project).stdout):
+        assert time.monotonic() < deadline, sh("dvc", "queue", "status", cwd=project).stdout
+        time.sleep(3)
+    status = sh("dvc", "queue", "status", cwd=project).stdout
+    assert "Success" in status and "Failed" not in status, status
+    store = f"sqlite:///{project / 'mlruns' / 'mlflow.db'}"
+    versions = MlflowClient(store, store).search_model_versions("name='vidops-classifier'")
+    experiments = {v.tags.get("dvc_experiment") for v in versions} - {None, ""}
+    assert len(experiments) == 2, [(v.version, v.tags) for v in versions]
+    assert not list((project / ".dvc" / "tmp" / "exps").glob("*/mlruns"))  # nothing left there
 
 
 def _fake_library(folder, name: str, version: str, code: str):

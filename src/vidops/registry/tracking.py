@@ -12,17 +12,31 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from vidops.fileio import home_project
+
 
 def tracking_uri(root: Path) -> str:
-    """``MLFLOW_TRACKING_URI`` when set (a team's server), else the project's SQLite store."""
+    """``MLFLOW_TRACKING_URI`` when set (a team's server), else the project's SQLite store.
+
+    The project is ``root``'s home (fileio.home_project): a DVC experiment run in a
+    temporary workspace tracks and registers in the project that queued it. A relative
+    SQLite URI (``sqlite:///mlruns/mlflow.db``, as the README shows) names a store inside
+    the project: it is resolved there and relocated like the default store, so a copied
+    project never writes through its original's artifact locations.
+    """
     uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
+    if uri and not _relative_sqlite(uri):
         return uri
-    store = root.resolve() / "mlruns"
+    database = home_project(root) / (uri.removeprefix("sqlite:///") if uri else "mlruns/mlflow.db")
+    store = database.parent
     store.mkdir(parents=True, exist_ok=True)
-    if (store / "mlflow.db").is_file():
-        relocate_store(store)
-    return f"sqlite:///{store / 'mlflow.db'}"
+    if database.is_file():
+        relocate_store(store, database.name)
+    return f"sqlite:///{database}"
+
+
+def _relative_sqlite(uri: str) -> bool:
+    return uri.startswith("sqlite:///") and not uri.removeprefix("sqlite:///").startswith("/")
 
 
 # Columns where MLflow's SQLite store keeps absolute artifact locations.
@@ -30,7 +44,7 @@ _LOCATIONS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
               ("model_versions", "storage_location"), ("logged_models", "artifact_location"))
 
 
-def relocate_store(store: Path) -> int:
+def relocate_store(store: Path, database: str = "mlflow.db") -> int:
     """Point the store's artifact locations at ``store`` when the project was moved or copied.
 
     MLflow records absolute paths (``file:///old/place/mlruns/...``): after ``mv`` the models
@@ -42,7 +56,7 @@ def relocate_store(store: Path) -> int:
 
     new = str(store)
     changed = 0
-    with closing(sqlite3.connect(store / "mlflow.db", timeout=30)) as db, db:
+    with closing(sqlite3.connect(store / database, timeout=30)) as db, db:
         # Every command calls this: look at the few experiments first, and only when one of
         # them points elsewhere walk the (possibly large) runs and versions tables.
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}

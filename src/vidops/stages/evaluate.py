@@ -15,7 +15,7 @@ from vidops.evaluation.metrics import classification_summary
 from vidops.evaluation.plots import plot_confusion
 from vidops.evaluation.recipe_cv import Recipe, run_recipe_cv
 from vidops.evaluation.video_level import video_level_probs
-from vidops.fileio import atomic_write, atomic_write_json, digest_file
+from vidops.fileio import atomic_write, atomic_write_json, digest_file, home_project
 from vidops.models.artifact import load_model_dir, model_identity
 from vidops.registry.tracking import tracking_uri
 
@@ -70,7 +70,8 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                    f"test split: macro F1 {metrics['macro_f1']:.3f} [95% CI {low:.2f}, {high:.2f}]"
                    f"\n{len(test)} clips, {how}")
     _write_predictions(predictions_path, test, truth, predicted, probs, loaded.classes)
-    cv = (run_recipe_cv(cfg, recipe, usable, root / recipe.train.feature_cache)
+    cv = (run_recipe_cv(cfg, recipe, usable,
+                        home_project(root) / recipe.train.feature_cache)
           if recipe is not None else None)
     if cv is not None:
         metrics["recipe_cv"] = dataclasses.asdict(cv)

@@ -20,7 +20,7 @@ from vidops.config import ExtractConfig, ModelConfig, TrainConfig, section_dict
 from vidops.data.clips import UsableClip, class_names, usable_clips
 from vidops.errors import VidopsError
 from vidops.evaluation.plots import plot_curves, plot_selection
-from vidops.fileio import atomic_write
+from vidops.fileio import atomic_write, home_project
 from vidops.models.artifact import save_model_dir
 from vidops.registry.provenance import environment_tags, provenance_tags
 from vidops.registry.tracking import MlflowTracker, settle_children, setup_mlflow
@@ -78,12 +78,14 @@ def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfi
     if not train or not val:
         raise TrainError(f"need clips in train and val, have {len(train)} and {len(val)}")
     env = distributed.from_env()
+    # Shared by every run of the project, temporary DVC experiments included.
+    features = home_project(root) / cfg.feature_cache
     try:
         hw = training_device(cfg, env.local_rank, env.world_size)
         if not env.is_main:
             winner = distributed.broadcast(env, None)
             fit(dataclasses.replace(model_cfg, arch=winner), cfg, train, val, classes, hw,
-                progress=False, env=env, feature_cache=root / cfg.feature_cache)
+                progress=False, env=env, feature_cache=features)
             return None
         checkpoints = Checkpoints(root / cfg.checkpoint_dir,
                                   training_key(model_cfg, cfg, frames_cfg, train, val))
@@ -91,7 +93,7 @@ def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfi
             checkpoints.clear()
         return _train_main(model_cfg, cfg, frames_cfg, train, val, classes, hw, env, checkpoints,
                            model_dir, log_path, curves_path, selection_path, selection_plot,
-                           root, progress)
+                           root, features, progress)
     finally:
         distributed.shutdown(env)
 
@@ -100,7 +102,7 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
                 train: list[UsableClip], val: list[UsableClip], classes: list[str],
                 hw: TrainingDevice, env: distributed.DistEnv, checkpoints: Checkpoints,
                 model_dir: Path, log_path: Path, curves_path: Path, selection_path: Path,
-                selection_plot: Path, root: Path, progress: bool) -> TrainResult:
+                selection_plot: Path, root: Path, features: Path, progress: bool) -> TrainResult:
     import mlflow
 
     experiment_id = setup_mlflow(root, cfg.experiment)
@@ -126,7 +128,7 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         else:
             if model_cfg.arch == "auto":
                 selection = select_architecture(model_cfg, cfg, train + val, classes, hw,
-                                                root / cfg.feature_cache, tracker)
+                                                features, tracker)
                 mlflow.set_tag("mlflow.runName", f"train-auto-{selection.winner}")
             else:
                 selection = fixed(model_cfg.arch)
@@ -137,7 +139,7 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         mlflow.log_param("arch", chosen.arch)
         _say_what_is_unused(chosen.arch, cfg, frames_cfg, tracker)
         result = fit(chosen, cfg, train, val, classes, hw, progress, tracker=tracker,
-                     checkpoints=checkpoints, env=env, feature_cache=root / cfg.feature_cache)
+                     checkpoints=checkpoints, env=env, feature_cache=features)
         best = result.kept
         if result.resumed_from:
             mlflow.set_tag("resumed_from_epoch", str(result.resumed_from))
