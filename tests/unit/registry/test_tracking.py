@@ -57,3 +57,37 @@ def test_a_moved_project_finds_its_models_and_a_copy_writes_into_itself(tmp_path
     assert (copy / "mlruns").is_dir()
     assert str(copy) in MlflowClient().get_run(second.info.run_id).info.artifact_uri
     assert not any(p.read_text() == "new" for p in moved.rglob("weights.txt"))
+
+
+def test_a_relative_sqlite_uri_is_the_projects_store_and_moves_with_it(tmp_path, monkeypatch):
+    """#30: with `MLFLOW_TRACKING_URI=sqlite:///mlruns/mlflow.db` (as the README shows) the
+    relocation was skipped, so a copy's runs wrote into the original's artifact folders."""
+    import mlflow
+
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlruns/mlflow.db")
+    assert tracking_uri(original) == f"sqlite:///{original / 'mlruns' / 'mlflow.db'}"
+    setup_mlflow(original, "vidops")
+    shutil.copytree(original, copy)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlruns/mlflow.db")
+    experiment = setup_mlflow(copy, "vidops")
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_text("copy's", "model/weights.txt")
+    assert str(copy) in run.info.artifact_uri
+    assert not list(original.rglob("weights.txt"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/team.db")  # absolute: as given
+    assert tracking_uri(copy) == "sqlite:////elsewhere/team.db"
+
+
+def test_a_dvc_experiments_temporary_workspace_tracks_in_its_project(tmp_path, monkeypatch):
+    from vidops.fileio import home_project
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    project = tmp_path / "p"
+    workspace = project / ".dvc" / "tmp" / "exps" / "standalone" / "tmpab12"
+    workspace.mkdir(parents=True)
+    assert home_project(workspace) == project and home_project(project) == project
+    assert tracking_uri(workspace) == f"sqlite:///{project / 'mlruns' / 'mlflow.db'}"
+    lookalike = tmp_path / "q" / ".dvc" / "tmp" / "exps"  # the folder itself, not a workspace
+    lookalike.mkdir(parents=True)
+    assert home_project(lookalike) == lookalike
