@@ -162,14 +162,28 @@ def _means(fold_losses: list[list[float]]) -> list[float]:
     return [float(np.mean(x)) if x else float("inf") for x in fold_losses]
 
 
+@dataclass(frozen=True)
+class Extra:
+    """Rows that only ever train (mirrored views of training clips): each joins a fold's
+    training part when its group does, and is never held out or scored."""
+
+    features: np.ndarray
+    targets: np.ndarray
+    groups: np.ndarray
+
+    def columns(self, a: int, b: int) -> Extra:
+        return Extra(self.features[:, a:b], self.targets, self.groups)
+
+
 def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[str],
-                  grid: Sequence[float], seed: int, num_classes: int | None = None
-                  ) -> StrengthPath:
+                  grid: Sequence[float], seed: int, num_classes: int | None = None,
+                  extra: Extra | None = None) -> StrengthPath:
     """Held-out log loss of every C in ``grid`` by group cross-validation; the best C.
 
     Nested inside the training clips (never val or test), with no group on both sides:
     with tens of clips the right strength depends on the data, and log loss separates
     candidates that macro F1 scores alike. With one value in ``grid``, that value.
+    ``extra`` rows train with their group's fold, never scored.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -191,9 +205,11 @@ def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[st
             continue
         # Standardised and projected once per fold; the C path runs strongest first, each fit
         # starting from the previous one's weights.
-        data, solver = _standardise(features[train_idx]), None
+        x, y = _with_extra(features[train_idx], targets[train_idx],
+                           {groups[j] for j in train_idx}, extra)
+        data, solver = _standardise(x), None
         for i in sorted(range(len(grid)), key=lambda i: grid[i]):
-            fit, solver = _solve(data, targets[train_idx], classes, grid[i], seed, solver)
+            fit, solver = _solve(data, y, classes, grid[i], seed, solver)
             # A class the fold never saw gets probability 1e-9, not e^-10000: a finite loss.
             held = np.maximum(fit.log_proba(features[test_idx]), np.log(1e-9))
             held_outs[i][test_idx] = held
@@ -203,6 +219,14 @@ def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[st
     log.info("linear head: held-out log loss %s -> C = %g",
              ", ".join(f"C={c:g}: {x:.3f}" for c, x in zip(grid, losses, strict=True)), grid[best])
     return StrengthPath(grid, fold_losses, grid[best], held_out=held_outs[best])
+
+
+def _with_extra(x: np.ndarray, y: np.ndarray, groups: set[str], extra: Extra | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    if extra is None:
+        return x, y
+    mine = np.isin(extra.groups, list(groups))
+    return np.vstack([x, extra.features[mine]]), np.concatenate([y, extra.targets[mine]])
 
 
 def _log_loss(log_proba: np.ndarray, targets: np.ndarray) -> float:
@@ -218,16 +242,20 @@ class StreamHeads:
     paths: list[StrengthPath]
     weights: list[float]
     why: str = ""  # how the weights were set when they were not chosen by held-out loss
+    held_out_loss: float = float("inf")  # of the fused model, inside the training clips
+    mirrored: bool = False  # trained on mirrored views too
 
     def summary(self) -> str:
         return ", ".join(f"{s} C={p.best:g}" + (f" weight {w:.1f}" if len(self.streams) > 1 else "")
-                         for s, p, w in zip(self.streams, self.paths, self.weights, strict=True))
+                         for s, p, w in zip(self.streams, self.paths, self.weights, strict=True)
+                         ) + (", with mirrored views" if self.mirrored else "")
 
     def metrics(self) -> dict[str, float]:
         """For the tracker: ``head_c`` with one stream; per stream C and weight with several."""
         if len(self.streams) == 1:
-            return {"head_c": self.paths[0].best}
-        return {**{f"head_c_{s}": p.best for s, p in zip(self.streams, self.paths, strict=True)},
+            return {"head_c": self.paths[0].best, "mirrored_views": float(self.mirrored)}
+        return {"mirrored_views": float(self.mirrored),
+                **{f"head_c_{s}": p.best for s, p in zip(self.streams, self.paths, strict=True)},
                 **{f"fusion_weight_{s}": w for s, w in zip(self.streams, self.weights, strict=True)}}
 
 
@@ -257,12 +285,16 @@ def fusion_weights(held_outs: Sequence[np.ndarray], targets: np.ndarray,
 
 def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray,
                      groups: Sequence[str], num_classes: int, grid: Sequence[float], seed: int,
-                     blocks: Sequence[int], streams: Sequence[str]) -> StreamHeads:
+                     blocks: Sequence[int], streams: Sequence[str],
+                     extra: Extra | None = None) -> StreamHeads:
     """One head per stream (columns split by ``blocks``), fused late into ``model``'s one
-    linear layer with weights chosen by held-out log loss (see the module doc)."""
-    bounds = np.cumsum([0, *blocks])
-    parts = [features[:, a:b] for a, b in itertools.pairwise(bounds)]
-    paths = [strength_path(x, targets, groups, grid, seed, num_classes) for x in parts]
+    linear layer with weights chosen by held-out log loss (see the module doc). ``extra``
+    rows (mirrored views) train every fit, never scored."""
+    bounds = list(itertools.pairwise(np.cumsum([0, *blocks])))
+    parts = [features[:, a:b] for a, b in bounds]
+    extras = [extra.columns(a, b) if extra is not None else None for a, b in bounds]
+    paths = [strength_path(x, targets, groups, grid, seed, num_classes, e)
+             for x, e in zip(parts, extras, strict=True)]
     why = ""
     if len(parts) == 1:
         weights = [1.0]
@@ -271,8 +303,14 @@ def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray
     else:
         weights = [1.0 / len(parts)] * len(parts)
         why = f"equal weights: {next(p.why for p in paths if p.held_out is None)}"
-    fits = [fit_logistic(x, targets, num_classes, p.best, seed) for x, p in zip(parts, paths,
-                                                                                strict=True)]
+    held = [p.held_out for p in paths]
+    loss = float("inf")
+    if all(h is not None for h in held):
+        fused = sum(w * h for w, h in zip(weights, held, strict=True))  # type: ignore[operator]
+        rows = np.isfinite(fused).all(axis=1)
+        loss = _log_loss(fused[rows], targets[rows]) if rows.any() else loss
+    fits = [fit_logistic(*_with_extra(x, targets, set(groups), e), num_classes, p.best, seed)
+            for x, e, p in zip(parts, extras, paths, strict=True)]
     copy_into(model, LinearFit(
         np.concatenate([f.mean for f in fits]), np.concatenate([f.scale for f in fits]),
         np.hstack([w * f.weight for w, f in zip(weights, fits, strict=True)]),
@@ -281,4 +319,4 @@ def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray
         log.info("late fusion: weights %s (%s)", ", ".join(
             f"{s} {w:.1f} (C={p.best:g})" for s, w, p in zip(streams, weights, paths, strict=True)),
             why or "held-out log loss")
-    return StreamHeads(list(streams), paths, weights, why)
+    return StreamHeads(list(streams), paths, weights, why, loss, extra is not None)
