@@ -25,6 +25,7 @@ from vidops.config import ExtractConfig, ModelConfig, build
 from vidops.errors import DataError
 from vidops.fileio import atomic_write, atomic_write_json, digest_file
 from vidops.models.factory import build_model
+from vidops.models.feature_linear import LEGACY_SEGMENTS, FeatureLinear
 
 WEIGHTS = "model.pt"
 META = "model.json"
@@ -105,6 +106,12 @@ def load_model_dir(model_dir: Path, device: torch.device | str = "cpu") -> Loade
     frames = build(ExtractConfig, meta["frames"], f"{model_dir / META}:frames")
     model = build_model(model_cfg, len(meta["classes"]), load_weights=False)
     # weights_only: a state dict of tensors, never arbitrary pickled objects.
-    model.load_state_dict(torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True))
+    state = torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True)
+    if isinstance(model, FeatureLinear) and state["mean"].numel() != model.mean.numel():
+        # Saved before 2026-12-06: its clips were pooled with temporal thirds as well; the
+        # width of its weights says so (feature_linear.py).
+        model = FeatureLinear(len(meta["classes"]), model.streams, model_cfg.backbone,
+                              model_cfg.backbone_frames, segments=LEGACY_SEGMENTS)
+    model.load_state_dict(state)
     device = torch.device(device)
     return LoadedModel(model.to(device).eval(), list(meta["classes"]), frames, device)

@@ -8,13 +8,13 @@ then a logistic-regression head.
 | ``fusion_linear`` | both, fused late with learnt weights (models/linear_head.py) |
 
 A stream gives one row per frame (appearance) or per consecutive frame pair (flow);
-a clip is described by each stream's mean over time, spread over time (std), mean
-absolute change from one row to the next, and its mean over each third of the clip
-(beginning, middle, end: the temporal cells of dense trajectories and TSN's three
-segments; they tell "arms out, then up" from "arms forward, then up"). The mean of
-signed changes would collapse to (last - first) / (T - 1); the absolute change keeps
-how much things change. Measured (flow, group CV): the thirds took udacity_ps7 from
-0.963 to 1.000 macro F1 and left the demo set at 0.975 to 0.967.
+a clip is described by each stream's mean over time, spread over time (std) and mean
+absolute change from one row to the next. The mean of signed changes would collapse to
+(last - first) / (T - 1); the absolute change keeps how much things change. Models saved
+before 2026-12-06 also pooled the mean over each third of the clip (``segments=3``); with
+32 frames a clip that doubled the features for no gain (group CV, flow: ut_set1 0.853
+with thirds, 0.895 without; udacity_ps7 1.000 both; demo 0.953 and 0.942, within their
+spread), so they are gone from new models and still read in old ones (artifact.py).
 
 The module takes ``(B, T, H, W, 3)`` uint8 clips and returns logits like every other
 vidops model, with the backbone's weights inside its state dict, so the model folder
@@ -36,19 +36,26 @@ from vidops.features.appearance import FrameEmbedder
 from vidops.features.efficientnet_lite import FEATURES
 
 ROW_DIMS = {"flow": flow.DIM, "appearance": FEATURES}
-SEGMENTS = 3  # temporal thirds
-POOLS = 3 + SEGMENTS  # mean, std, mean absolute change, mean of each third
+LEGACY_SEGMENTS = 3  # the temporal thirds of models saved before 2026-12-06
 
 
-def pool_rows(rows: np.ndarray) -> np.ndarray:
-    """``(R, D)`` rows of one clip -> ``(POOLS * D,)`` clip features (see the module doc)."""
+def pools(segments: int) -> int:
+    """Pooled vectors per stream: mean, std, mean absolute change, then one per segment."""
+    return 3 + segments
+
+
+POOLS = pools(0)
+
+
+def pool_rows(rows: np.ndarray, segments: int = 0) -> np.ndarray:
+    """``(R, D)`` rows of one clip -> ``(pools(segments) * D,)`` clip features (module doc)."""
     r = len(rows)
     change = np.abs(np.diff(rows, axis=0)).mean(0) if r > 1 else np.zeros(rows.shape[1])
-    # Third k covers rows [k R / 3, (k + 1) R / 3), at least one row when R < 3.
-    bounds = [(k * r // SEGMENTS, max((k + 1) * r // SEGMENTS, k * r // SEGMENTS + 1))
-              for k in range(SEGMENTS)]
-    thirds = [rows[min(a, r - 1):b].mean(0) for a, b in bounds]
-    return np.concatenate([rows.mean(0), rows.std(0), change, *thirds]).astype(np.float32)
+    # Segment k covers rows [k R / n, (k + 1) R / n), at least one row when R < n.
+    bounds = [(k * r // segments, max((k + 1) * r // segments, k * r // segments + 1))
+              for k in range(segments)]
+    parts = [rows[min(a, r - 1):b].mean(0) for a, b in bounds]
+    return np.concatenate([rows.mean(0), rows.std(0), change, *parts]).astype(np.float32)
 
 
 def backbone_indices(num_frames: int, backbone_frames: int) -> list[int]:
@@ -104,9 +111,10 @@ class FeatureLinear(FeatureStreams):
     """Streams of per-frame features -> pooled over time -> standardised -> one linear layer."""
 
     def __init__(self, num_classes: int, streams: tuple[str, ...], backbone: str,
-                 backbone_frames: int) -> None:
+                 backbone_frames: int, segments: int = 0) -> None:
         super().__init__(streams, backbone, backbone_frames)
-        self.blocks = [POOLS * ROW_DIMS[s] for s in streams]
+        self.segments = segments
+        self.blocks = [pools(segments) * ROW_DIMS[s] for s in streams]
         dim = sum(self.blocks)
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
@@ -116,7 +124,7 @@ class FeatureLinear(FeatureStreams):
 
     def pooled(self, rows: dict[str, np.ndarray]) -> np.ndarray:
         """Each stream's ``(R, D)`` rows of one clip -> its ``(F,)`` clip features."""
-        return np.concatenate([pool_rows(rows[s]) for s in self.streams])
+        return np.concatenate([pool_rows(rows[s], self.segments) for s in self.streams])
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, F)`` pooled clip features -> ``(B, classes)``."""

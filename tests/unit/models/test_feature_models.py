@@ -8,12 +8,13 @@ from vidops.config import ExtractConfig, ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.models.artifact import load_model_dir, save_model_dir
 from vidops.models.factory import build_model
-from vidops.models.feature_linear import POOLS, pool_rows
+from vidops.models.feature_linear import POOLS, FeatureLinear, pool_rows
 from vidops.models.feature_temporal import resample_rows
 from vidops.models.linear_head import (
     StreamHeads,
     block_weights,
     copy_into,
+    fit_linear_head,
     fit_logistic,
     fit_stream_heads,
     fusion_weights,
@@ -51,7 +52,25 @@ def test_pooling_keeps_shape_for_short_clips_and_has_no_nan():
         pooled = pool_rows(np.arange(rows * 4, dtype=np.float32).reshape(rows, 4))
         assert pooled.shape == (POOLS * 4,) and np.isfinite(pooled).all()
     pooled = pool_rows(np.array([[0.0], [0.0], [3.0]]))
-    assert pooled.tolist() == pytest.approx([1.0, np.sqrt(2), 1.5, 0.0, 0.0, 3.0])
+    assert pooled.tolist() == pytest.approx([1.0, np.sqrt(2), 1.5])
+    thirds = pool_rows(np.array([[0.0], [0.0], [3.0]]), segments=3)  # models saved before
+    assert thirds.tolist() == pytest.approx([1.0, np.sqrt(2), 1.5, 0.0, 0.0, 3.0])
+
+
+def test_a_feature_model_saved_with_temporal_thirds_still_loads_and_serves(tmp_path, clips):
+    """Models saved before 2026-12-06 pooled thirds too (wider weights): the width says so."""
+    cfg = ModelConfig(arch="flow_linear", head_c=(0.1,))
+    old = FeatureLinear(2, ("flow",), cfg.backbone, cfg.backbone_frames, segments=3)
+    x = clip_features(old, clips, tmp_path / "cache")
+    fit_linear_head(old, x, np.array([c.label == "still" for c in clips], int), 2, 0.1, 0)
+    save_model_dir(tmp_path / "model", old, cfg, ExtractConfig(num_frames=6, size=48),
+                   ["moving", "still"], "run")
+    loaded = load_model_dir(tmp_path / "model")
+    assert loaded.model.segments == 3 and build_model(cfg, 2).segments == 0
+    frames = np.stack([np.load(c.frames_file) for c in clips])
+    with torch.inference_mode():
+        expected = torch.softmax(old(torch.from_numpy(frames)), 1).numpy()
+    np.testing.assert_allclose(loaded.predict_proba(frames), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("arch", ["flow_linear", "fusion_linear"])
