@@ -244,6 +244,7 @@ class StreamHeads:
     why: str = ""  # how the weights were set when they were not chosen by held-out loss
     held_out_loss: float = float("inf")  # of the fused model, inside the training clips
     mirrored: bool = False  # trained on mirrored views too
+    fitted: LinearFit | None = field(default=None, repr=False, compare=False)  # what was copied
 
     def summary(self) -> str:
         return ", ".join(f"{s} C={p.best:g}" + (f" weight {w:.1f}" if len(self.streams) > 1 else "")
@@ -311,12 +312,13 @@ def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray
         loss = _log_loss(fused[rows], targets[rows]) if rows.any() else loss
     fits = [fit_logistic(*_with_extra(x, targets, set(groups), e), num_classes, p.best, seed)
             for x, e, p in zip(parts, extras, paths, strict=True)]
-    copy_into(model, LinearFit(
+    fused_fit = LinearFit(
         np.concatenate([f.mean for f in fits]), np.concatenate([f.scale for f in fits]),
         np.hstack([w * f.weight for w, f in zip(weights, fits, strict=True)]),
-        sum(w * f.bias for w, f in zip(weights, fits, strict=True))))
+        sum(w * f.bias for w, f in zip(weights, fits, strict=True)))
+    copy_into(model, fused_fit)
     if len(parts) > 1:
         log.info("late fusion: weights %s (%s)", ", ".join(
             f"{s} {w:.1f} (C={p.best:g})" for s, w, p in zip(streams, weights, paths, strict=True)),
             why or "held-out log loss")
-    return StreamHeads(list(streams), paths, weights, why, loss, extra is not None)
+    return StreamHeads(list(streams), paths, weights, why, loss, extra is not None, fused_fit)

@@ -43,6 +43,7 @@ from vidops.models.linear_head import (
     Extra,
     StreamHeads,
     block_weights,
+    copy_into,
     fit_linear_head,
     fit_stream_heads,
 )
@@ -245,7 +246,11 @@ def _fit_heads(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
     log.info("mirrored views: held-out log loss %.3f with, %.3f without -> %s",
              mirrored.held_out_loss, plain.held_out_loss,
              "with" if mirrored.held_out_loss < plain.held_out_loss else "without")
-    return fit(extra) if mirrored.held_out_loss < plain.held_out_loss else plain
+    if mirrored.held_out_loss < plain.held_out_loss:
+        assert mirrored.fitted is not None
+        copy_into(model, mirrored.fitted)  # the model holds the last fit (plain): put it back
+        return mirrored
+    return plain
 
 
 def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[UsableClip],
