@@ -313,6 +313,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return build(hint, value, where)
     if origin is Literal:
+        # YAML 1.1 (PyYAML, and DVC's `-S key=off`) reads a bare on/off as a boolean.
+        if isinstance(value, bool) and ("on" if value else "off") in get_args(hint):
+            value = "on" if value else "off"
         if value not in get_args(hint):
             raise ConfigError(f"{where}: {value!r} is not one of {list(get_args(hint))}")
         return value

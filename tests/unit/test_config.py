@@ -128,3 +128,11 @@ def test_a_value_out_of_range_names_its_key_and_value_only(tmp_path, text, messa
         load_params(path)
     assert str(err.value).startswith(f"{path}: {message}")
     assert str(err.value).count(" must ") == 1
+
+
+def test_a_bare_on_or_off_in_yaml_is_the_option_not_a_boolean(tmp_path):
+    """YAML 1.1 reads `recipe_cv: off` (and DVC's `-S evaluate.recipe_cv=off`) as False."""
+    path = tmp_path / "params.yaml"
+    path.write_text("evaluate:\n  recipe_cv: off\nmodel:\n  mirror: on\ntrain:\n  amp: off\n")
+    params = load_params(path)
+    assert (params.evaluate.recipe_cv, params.model.mirror, params.train.amp) == ("off", "on", "off")
