@@ -150,7 +150,7 @@ def test_serve_follows_the_champion_without_failing_a_request(stack, team_run, t
     client = MlflowClient(stack.mlflow)
     first = client.get_model_version(NAME, "1")
     assert client.create_model_version(NAME, first.source, first.run_id,
-                                       model_id=first.model_id).version == "2"
+                                       model_id=first.source.removeprefix("models:/")).version == "2"
     sh("vidops", "promote", "--version", "1", "--reason", "serve v1 first", cwd=project, env=env)
 
     port = free_port()
