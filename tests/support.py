@@ -323,33 +323,35 @@ reg.run_register(RegisterConfig(model_name=name, min_f1=0.0), root / "manifest.c
 REGISTER_KILL_POINTS = ("after the version row", "before the alias moves", "after the alias moved")
 
 
-def evaluated_project(root: Path, tracking: str) -> Path:
-    """A project folder with a motion_linear model trained, tracked in ``tracking`` (a
-    tracking URI), and evaluated: what register reads. Returns the folder."""
-    from vidops.config import (
-        EvaluateConfig,
-        ExtractConfig,
-        IngestConfig,
-        ModelConfig,
-        TrainConfig,
-        ValidateConfig,
-    )
+def prepared_project(root: Path, frames) -> Path:
+    """The tiny dataset imported, ingested (one group per split), extracted with ``frames``
+    (an ExtractConfig) and validated in ``root``: what train reads. Returns ``root``."""
+    from vidops.config import IngestConfig, ValidateConfig
     from vidops.data.raw_store import import_clips
-    from vidops.stages.evaluate import run_evaluate
     from vidops.stages.extract import run_extract
     from vidops.stages.ingest import run_ingest
-    from vidops.stages.train import run_train
     from vidops.stages.validate import run_validate
+
+    import_clips(write_tiny_dataset(root / "source"), root / "raw", (".mp4",))
+    run_ingest(IngestConfig(group_splits={"tr": "train", "va": "val", "te": "test"}),
+               root / "raw", root / "manifest.csv")
+    run_extract(frames, root / "manifest.csv", root / "frames", progress=False)
+    run_validate(ValidateConfig(), root / "manifest.csv", root / "frames",
+                 root / "validation.json", root / "docs")
+    return root
+
+
+def evaluated_project(root: Path, tracking: str) -> Path:
+    """A prepared project with a motion_linear model trained, tracked in ``tracking`` (a
+    tracking URI), and evaluated: what register reads. Returns the folder."""
+    from vidops.config import EvaluateConfig, ExtractConfig, ModelConfig, TrainConfig
+    from vidops.stages.evaluate import run_evaluate
+    from vidops.stages.train import run_train
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking
     try:
-        import_clips(write_tiny_dataset(root / "source"), root / "raw", (".mp4",))
-        run_ingest(IngestConfig(group_splits={"tr": "train", "va": "val", "te": "test"}),
-                   root / "raw", root / "manifest.csv")
         frames = ExtractConfig(num_frames=6, size=32)
-        run_extract(frames, root / "manifest.csv", root / "frames", progress=False)
-        run_validate(ValidateConfig(), root / "manifest.csv", root / "frames",
-                     root / "validation.json", root / "docs")
+        prepared_project(root, frames)
         run_train(ModelConfig(arch="motion_linear"), TrainConfig(), frames, root / "manifest.csv",
                   root / "frames", root / "validation.json", root / "out" / "model",
                   root / "out" / "log.csv", root / "out" / "curves.png", root / "out" / "sel.json",

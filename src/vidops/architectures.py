@@ -40,6 +40,11 @@ class Architecture:
     has_weights: bool = True  # model.pretrained_weights has something to load
     uses_views: bool = True  # trains on the DataLoader's clips: train_views and augment apply
 
+    @property
+    def fits_a_head(self) -> bool:
+        """Fits a head on per-clip features (no epochs): cheap enough to fit k times over."""
+        return self.family in ("motion", "features", "feature_temporal")
+
     def normalisation(self) -> dict:
         """What ``model.json`` records about the input scaling this architecture uses."""
         if self.family == "frames2d":

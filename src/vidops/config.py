@@ -169,6 +169,10 @@ class ModelConfig:
         extra = tuple(a for a in self.gpu_candidates if a not in self.candidates) if cuda else ()
         return self.candidates + extra
 
+    def trained_archs(self, cuda: bool) -> tuple[str, ...]:
+        """Every architecture training fits: ``auto``'s candidates, or the one named."""
+        return self.auto_candidates(cuda) if self.arch == "auto" else (self.arch,)
+
 
 @dataclass(frozen=True)
 class AugmentConfig:

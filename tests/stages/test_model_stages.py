@@ -6,24 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from support import write_tiny_dataset
+from support import prepared_project
 from vidops.config import (
     EvaluateConfig,
     ExtractConfig,
-    IngestConfig,
     ModelConfig,
     RegisterConfig,
     TrainConfig,
-    ValidateConfig,
 )
-from vidops.data.raw_store import import_clips
 from vidops.models.artifact import load_model_dir
 from vidops.stages.evaluate import run_evaluate
-from vidops.stages.extract import run_extract
-from vidops.stages.ingest import run_ingest
 from vidops.stages.register import RegisterError, run_register
 from vidops.stages.train import TrainError, run_train
-from vidops.stages.validate import run_validate
 
 FRAMES = ExtractConfig(num_frames=6, size=32)
 MODEL = ModelConfig(arch="cnn_lstm", width=4, hidden=8)
@@ -33,15 +27,7 @@ TRAIN = TrainConfig(epochs=2, batch_size=4)
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """A project folder with manifest, frames and a passing validation report."""
-    root = tmp_path_factory.mktemp("proj")
-    source = write_tiny_dataset(root / "source")
-    import_clips(source, root / "raw", (".mp4",))
-    ingest = IngestConfig(group_splits={"tr": "train", "va": "val", "te": "test"})
-    run_ingest(ingest, root / "raw", root / "manifest.csv")
-    run_extract(FRAMES, root / "manifest.csv", root / "frames", progress=False)
-    run_validate(ValidateConfig(), root / "manifest.csv", root / "frames", root / "validation.json",
-                 root / "docs")
-    return root
+    return prepared_project(tmp_path_factory.mktemp("proj"), FRAMES)
 
 
 def _train(root, out, model=MODEL, **kw):

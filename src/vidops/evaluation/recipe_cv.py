@@ -41,10 +41,6 @@ from vidops.training.selection import SelectionError, group_folds, select_archit
 
 log = logging.getLogger(__name__)
 
-# Families that fit a head on per-clip features: no epochs, cheap enough to run k times.
-HEAD_FAMILIES = ("motion", "features", "feature_temporal")
-
-
 @dataclass(frozen=True)
 class Recipe:
     """What train does with the data: the two sections of params it reads."""
@@ -76,18 +72,13 @@ class RecipeCV:
                 "cv_macro_f1_high": round(high, 4)}
 
 
-def trained_archs(recipe: Recipe, cuda: bool) -> tuple[str, ...]:
-    model = recipe.model
-    return model.auto_candidates(cuda) if model.arch == "auto" else (model.arch,)
-
-
 def why_not(cfg: EvaluateConfig, recipe: Recipe, clips: int, cuda: bool) -> str:
     """Why ``evaluate.recipe_cv`` skips it here ("" when it runs)."""
     if cfg.recipe_cv == "off":
         return "off: evaluate.recipe_cv is off"
     if cfg.recipe_cv == "on":
         return ""
-    neural = [a for a in trained_archs(recipe, cuda) if ARCHITECTURES[a].family not in HEAD_FAMILIES]
+    neural = [a for a in recipe.model.trained_archs(cuda) if not ARCHITECTURES[a].fits_a_head]
     if neural:
         return (f"off: the recipe trains {', '.join(neural)} for epochs, {cfg.recipe_cv_folds} "
                 "times over would cost more than the training; evaluate.recipe_cv: on forces it")
