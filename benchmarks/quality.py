@@ -42,13 +42,14 @@ def run(cmd: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def make_project(dest: Path, overrides: dict) -> Path:
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+def make_project(dest: Path, overrides: dict, source: Path = REPO) -> Path:
+    """A fresh git repository holding ``source``'s tracked files (its tests left out)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=source, capture_output=True,
                            check=True).stdout.split(b"\0")
     for name in filter(None, (f.decode() for f in files)):
-        if (REPO / name).is_file() and not name.startswith("tests/"):
+        if (source / name).is_file() and not name.startswith("tests/"):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
+            shutil.copy2(source / name, dest / name)
     set_params(dest, overrides)
     run(["git", "init", "-q", "-b", "main"], dest)
     return dest

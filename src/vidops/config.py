@@ -120,8 +120,8 @@ class ModelConfig:
                       "efficientnet_lite2"] = "efficientnet_lite0"  # ImageNet weights from a package
     backbone_frames: int = 8  # appearance: frames per clip through the backbone (its cost)
     backbone_lr_scale: float = 0.1  # appearance_tsn: the backbone's lr relative to train.lr
-    # feature heads: also train on each clip's mirrored view (left-right flip of its frames)?
-    # auto: when that lowers the held-out log loss inside the training clips | on | off
+    # feature heads: the flow stream also trains on each clip's mirrored view (left-right flip)?
+    # auto: where that lowers its held-out log loss inside the training clips | on | off
     mirror: Literal["auto", "on", "off"] = "auto"
     head_c: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)  # feature heads: inverse L2 strengths;
     # the one with the lowest held-out log loss (group CV inside train) is used

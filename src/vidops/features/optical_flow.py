@@ -60,34 +60,45 @@ def dense_flow(grey: np.ndarray, estimator: str) -> np.ndarray:
     return np.stack(pairs)
 
 
-def _histogram(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Magnitude-weighted orientation histogram per cell, ``(CELLS, BINS)``, per pixel."""
+def _histograms(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Magnitude-weighted orientation histograms, ``(P, S, S)`` -> ``(P, CELLS, BINS)``,
+    per pixel: one ``bincount`` over (pair, cell, bin) for all pairs at once."""
+    pairs, s = dx.shape[0], dx.shape[1]
     magnitude = np.hypot(dx, dy)
     # Bins centred on the principal directions (right, down-right, down ...): a motion
     # straight along an axis falls in one bin instead of splitting over two.
     angle = (np.arctan2(dy, dx) + np.pi / BINS) % (2 * np.pi)
     bins = np.minimum((angle / (2 * np.pi / BINS)).astype(np.int64), BINS - 1)
-    votes = np.zeros((*dx.shape, BINS), np.float32)
-    np.put_along_axis(votes, bins[..., None], magnitude[..., None], axis=-1)
-    return _cells(votes)
+    slot = (np.arange(pairs)[:, None, None] * (GRID * GRID + 1) + _cell_of(s)) * BINS + bins
+    sums = np.bincount(slot.ravel(), magnitude.ravel().astype(np.float64),
+                       pairs * (GRID * GRID + 1) * BINS).reshape(pairs, GRID * GRID + 1, BINS)
+    step = s // GRID
+    whole = sums.sum(1, keepdims=True) / (s * s)
+    return np.concatenate([whole, sums[:, :GRID * GRID] / (step * step)], axis=1)
+
+
+def _cell_of(s: int) -> np.ndarray:
+    """``(S, S)`` grid cell of each pixel (row-major), ``GRID * GRID`` outside every cell."""
+    step = s // GRID
+    index = np.minimum(np.arange(s) // step, GRID)
+    cell = index[:, None] * GRID + index[None, :]
+    return np.where((index[:, None] < GRID) & (index[None, :] < GRID), cell, GRID * GRID)
 
 
 def _cells(values: np.ndarray) -> np.ndarray:
-    """``(S, S, K)`` -> ``(CELLS, K)`` means over the whole frame and each grid cell."""
-    s = values.shape[0]
+    """``(P, S, S, K)`` -> ``(P, CELLS, K)`` means over the whole frame and each grid cell."""
+    pairs, s = values.shape[:2]
     step = s // GRID
-    parts = [values.mean((0, 1))]
-    for i in range(GRID):
-        for j in range(GRID):
-            parts.append(values[i * step:(i + 1) * step, j * step:(j + 1) * step].mean((0, 1)))
-    return np.stack(parts)
+    inside = values[:, :GRID * step, :GRID * step].reshape(pairs, GRID, step, GRID, step, -1)
+    cells = inside.mean((2, 4)).reshape(pairs, GRID * GRID, -1)
+    return np.concatenate([values.mean((1, 2))[:, None], cells], axis=1)
 
 
-def pair_descriptor(flow: np.ndarray) -> np.ndarray:
-    """``(S, S, 2)`` flow -> ``(DIM,)`` descriptor of one frame pair."""
-    u, v = flow[..., 0], flow[..., 1]
-    du_dy, du_dx = np.gradient(u)
-    dv_dy, dv_dx = np.gradient(v)
+def pair_descriptors(flows: np.ndarray) -> np.ndarray:
+    """``(P, S, S, 2)`` flow -> ``(P, DIM / len(ESTIMATORS))`` descriptors, one per frame pair."""
+    u, v = flows[..., 0], flows[..., 1]
+    du_dy, du_dx = np.gradient(u, axis=(1, 2))
+    dv_dy, dv_dx = np.gradient(v, axis=(1, 2))
     divergence = du_dx + dv_dy
     curl = dv_dx - du_dy
     magnitude = np.hypot(u, v)
@@ -95,24 +106,59 @@ def pair_descriptor(flow: np.ndarray) -> np.ndarray:
     # still background that dilutes plain means (a small spinning shape in a big frame).
     fields = np.stack([magnitude, magnitude * divergence, magnitude * curl, u, v,
                        magnitude * np.abs(divergence), magnitude * np.abs(curl)], axis=-1)
-    sums = _cells(fields)  # (CELLS, 7) means
-    moving = sums[:, :1] + 1e-3
-    weighted = sums[:, 1:3] / moving  # magnitude-weighted mean divergence and curl
+    sums = _cells(fields)  # (P, CELLS, 7) means
+    moving = sums[..., :1] + 1e-3
+    weighted = sums[..., 1:3] / moving  # magnitude-weighted mean divergence and curl
     # Their absolute values tell rotation and scaling whatever the direction (a linear
     # head cannot take absolute values itself); the mean flow's length over the mean
     # length says how coherent (translation) or mixed (rotation, scaling) the motion is.
-    stats = np.concatenate([np.abs(weighted), sums[:, 5:7] / moving,
-                            np.hypot(sums[:, 3:4], sums[:, 4:5]) / moving], axis=1)
-    parts = [_histogram(u, v), _histogram(du_dx, du_dy), _histogram(dv_dx, dv_dy), stats]
-    return np.concatenate(parts, axis=1).reshape(-1).astype(np.float32)
+    stats = np.concatenate([np.abs(weighted), sums[..., 5:7] / moving,
+                            np.hypot(sums[..., 3:4], sums[..., 4:5]) / moving], axis=-1)
+    parts = [_histograms(u, v), _histograms(du_dx, du_dy), _histograms(dv_dx, dv_dy), stats]
+    return np.concatenate(parts, axis=-1).reshape(len(flows), -1).astype(np.float32)
+
+
+def _mirror_columns() -> np.ndarray:
+    """Where each column of a mirrored clip's descriptor comes from in the clip's own."""
+    mirrored_cell = [0, *[i * GRID + (GRID - 1 - j) + 1 for i in range(GRID) for j in range(GRID)]]
+    # Flipping x maps (u, v) to (-u, v) and the flow's x-derivatives change sign with it:
+    # HOF vectors (u, v) and MBH-y vectors (v_x, v_y) turn from angle a to pi - a, MBH-x
+    # vectors (u_x, u_y) to -a. Bins are centred on multiples of 2 pi / BINS, so a bin
+    # maps onto one bin. Divergence, |curl| and the coherence are unchanged.
+    half = BINS // 2
+    within = np.concatenate([[(half - b) % BINS for b in range(BINS)],
+                             [BINS + (-b) % BINS for b in range(BINS)],
+                             [2 * BINS + (half - b) % BINS for b in range(BINS)],
+                             np.arange(3 * BINS, PER_CELL)])
+    per_estimator = np.concatenate([c * PER_CELL + within for c in mirrored_cell])
+    return np.concatenate([e * CELLS * PER_CELL + per_estimator for e in range(len(ESTIMATORS))])
+
+
+MIRROR_COLUMNS = _mirror_columns()
+
+
+def mirror_descriptors(rows: np.ndarray) -> np.ndarray:
+    """``(R, DIM)`` descriptors of a clip -> those of the clip flipped left to right, without
+    computing its flow again: the estimators are mirror-symmetric up to their numerics, so
+    the descriptors of the flipped clip are a permutation of the clip's (measured on three
+    ut_set1 clips: pooled rows correlate 0.995 to 0.999 with those computed on the flipped
+    frames, 0.85 to 0.92 without the permutation)."""
+    return rows[:, MIRROR_COLUMNS]
 
 
 def flow_descriptors(clip: np.ndarray) -> np.ndarray:
-    """``(T, H, W, 3)`` uint8 RGB -> ``(T - 1, DIM)`` float32, one row per consecutive pair."""
+    """``(T, H, W, 3)`` uint8 RGB -> ``(R, DIM)`` float32, one row per consecutive pair of
+    distinct frames (``R <= T - 1``; one row of no motion when every frame is the same).
+
+    A frame equal to the one before it is skipped: a clip shorter than ``extract.num_frames``
+    is stretched by repeating frames (``extract.short_clip``), and the pair of a frame
+    with its copy says "no motion" about a moment that moved; how many such pairs a clip
+    has depends on its length, not on its class.
+    """
     if len(clip) < 2:
         raise DataError(f"flow descriptors need at least 2 frames per clip, got {len(clip)} "
                          "(raise extract.num_frames)")
-    grey = grey_frames(clip)
-    per_estimator = [np.stack([pair_descriptor(f) for f in dense_flow(grey, name)])
-                     for name in ESTIMATORS]
+    distinct = [0, *(t for t in range(1, len(clip)) if not np.array_equal(clip[t], clip[t - 1]))]
+    grey = grey_frames(clip[distinct] if len(distinct) > 1 else clip[:2])
+    per_estimator = [pair_descriptors(dense_flow(grey, name)) for name in ESTIMATORS]
     return np.concatenate(per_estimator, axis=1)

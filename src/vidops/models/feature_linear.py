@@ -7,7 +7,7 @@ then a logistic-regression head.
 | ``appearance_linear`` | ImageNet EfficientNet-Lite embeddings of the frames |
 | ``fusion_linear`` | both, fused late with learnt weights (models/linear_head.py) |
 
-A stream gives one row per frame (appearance) or per consecutive frame pair (flow);
+A stream gives one row per frame (appearance) or per pair of consecutive distinct frames (flow);
 a clip is described by each stream's mean over time, spread over time (std) and mean
 absolute change from one row to the next. The mean of signed changes would collapse to
 (last - first) / (T - 1); the absolute change keeps how much things change. Models saved
@@ -87,11 +87,23 @@ class FeatureStreams(nn.Module):
         with torch.inference_mode():
             return self.embedder(frames.to(device)).float().cpu().numpy()
 
+    def mirrors_rows(self, stream: str) -> bool:
+        """Whether the rows of a clip flipped left to right follow from the clip's own rows."""
+        return stream == "flow"
+
+    def mirror_rows(self, stream: str, rows: np.ndarray) -> np.ndarray:
+        """The rows of the flipped clip from the clip's own (where ``mirrors_rows``)."""
+        assert self.mirrors_rows(stream)
+        return flow.mirror_descriptors(rows)
+
     def extractor(self, stream: str) -> dict:
         """Everything a stream's rows depend on besides the frames: the feature cache's key."""
         if stream == "flow":
             return {"stream": "flow", "size": flow.FLOW_SIZE, "bins": flow.BINS, "grid": flow.GRID,
-                    "estimators": list(flow.ESTIMATORS), "version": 1}
+                    "estimators": list(flow.ESTIMATORS),
+                    # 2: sums over all pairs at once (float64): other low bits than 1;
+                    # 3: pairs of a frame with its copy skipped
+                    "version": 3}
         assert self.embedder is not None
         digest = hashlib.sha256()
         for key, tensor in sorted(self.embedder.state_dict().items()):

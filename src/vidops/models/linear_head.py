@@ -248,20 +248,21 @@ class StreamHeads:
     paths: list[StrengthPath]
     weights: list[float]
     why: str = ""  # how the weights were set when they were not chosen by held-out loss
-    held_out_loss: float = float("inf")  # of the fused model, inside the training clips
-    mirrored: bool = False  # trained on mirrored views too
-    fitted: LinearFit | None = field(default=None, repr=False, compare=False)  # what was copied
+    mirrored: list[bool] = field(default_factory=list)  # per stream: trained on mirrored views too
 
     def summary(self) -> str:
+        mirrored = self.mirrored or [False] * len(self.streams)
         return ", ".join(f"{s} C={p.best:g}" + (f" weight {w:.1f}" if len(self.streams) > 1 else "")
-                         for s, p, w in zip(self.streams, self.paths, self.weights, strict=True)
-                         ) + (", with mirrored views" if self.mirrored else "")
+                         + (" with mirrored views" if m else "")
+                         for s, p, w, m in zip(self.streams, self.paths, self.weights, mirrored,
+                                               strict=True))
 
     def metrics(self) -> dict[str, float]:
         """For the tracker: ``head_c`` with one stream; per stream C and weight with several."""
+        mirrored = float(any(self.mirrored))
         if len(self.streams) == 1:
-            return {"head_c": self.paths[0].best, "mirrored_views": float(self.mirrored)}
-        return {"mirrored_views": float(self.mirrored),
+            return {"head_c": self.paths[0].best, "mirrored_views": mirrored}
+        return {"mirrored_views": mirrored,
                 **{f"head_c_{s}": p.best for s, p in zip(self.streams, self.paths, strict=True)},
                 **{f"fusion_weight_{s}": w for s, w in zip(self.streams, self.weights, strict=True)}}
 
@@ -293,15 +294,31 @@ def fusion_weights(held_outs: Sequence[np.ndarray], targets: np.ndarray,
 def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray,
                      groups: Sequence[str], num_classes: int, grid: Sequence[float], seed: int,
                      blocks: Sequence[int], streams: Sequence[str],
-                     extra: Extra | None = None) -> StreamHeads:
+                     extras: Sequence[Extra | None] | None = None,
+                     decide: bool = False) -> StreamHeads:
     """One head per stream (columns split by ``blocks``), fused late into ``model``'s one
-    linear layer with weights chosen by held-out log loss (see the module doc). ``extra``
-    rows (mirrored views) train every fit, never scored."""
+    linear layer with weights chosen by held-out log loss (see the module doc).
+
+    ``extras``: per stream, rows that train every fit and are never scored (mirrored
+    views), or None. ``decide``: each stream keeps its extra rows only where its strength
+    path's held-out log loss is lower with them than without (the same folds, scored on
+    the clips as they are): a data set whose classes are left and right loses nothing.
+    """
     bounds = list(itertools.pairwise(np.cumsum([0, *blocks])))
     parts = [features[:, a:b] for a, b in bounds]
-    extras = [extra.columns(a, b) if extra is not None else None for a, b in bounds]
-    paths = [strength_path(x, targets, groups, grid, seed, num_classes, e)
-             for x, e in zip(parts, extras, strict=True)]
+    extras = list(extras) if extras is not None else [None] * len(parts)
+    paths, used = [], []
+    for stream, x, extra in zip(streams, parts, extras, strict=True):
+        path = strength_path(x, targets, groups, grid, seed, num_classes, extra)
+        if extra is not None and decide:
+            plain = strength_path(x, targets, groups, grid, seed, num_classes)
+            with_, without = min(path.mean_losses()), min(plain.mean_losses())
+            log.info("%s: mirrored views: held-out log loss %.3f with, %.3f without -> %s",
+                     stream, with_, without, "with" if with_ < without else "without")
+            if not with_ < without:
+                path, extra = plain, None
+        paths.append(path)
+        used.append(extra)
     why = ""
     if len(parts) == 1:
         weights = [1.0]
@@ -310,14 +327,8 @@ def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray
     else:
         weights = [1.0 / len(parts)] * len(parts)
         why = f"equal weights: {next(p.why for p in paths if p.held_out is None)}"
-    held = [p.held_out for p in paths]
-    loss = float("inf")
-    if all(h is not None for h in held):
-        fused = sum(w * h for w, h in zip(weights, held, strict=True))  # type: ignore[operator]
-        rows = np.isfinite(fused).all(axis=1)
-        loss = _log_loss(fused[rows], targets[rows]) if rows.any() else loss
     fits = [fit_logistic(*_with_extra(x, targets, set(groups), e), num_classes, p.best, seed)
-            for x, e, p in zip(parts, extras, paths, strict=True)]
+            for x, e, p in zip(parts, used, paths, strict=True)]
     fused_fit = LinearFit(
         np.concatenate([f.mean for f in fits]), np.concatenate([f.scale for f in fits]),
         np.hstack([w * f.weight for w, f in zip(weights, fits, strict=True)]),
@@ -327,4 +338,4 @@ def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray
         log.info("late fusion: weights %s (%s)", ", ".join(
             f"{s} {w:.1f} (C={p.best:g})" for s, w, p in zip(streams, weights, paths, strict=True)),
             why or "held-out log loss")
-    return StreamHeads(list(streams), paths, weights, why, loss, extra is not None, fused_fit)
+    return StreamHeads(list(streams), paths, weights, why, [e is not None for e in used])

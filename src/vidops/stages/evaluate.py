@@ -47,7 +47,8 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
         raise EvaluateError(f"{manifest_path}: no usable clip in the test split")
     identity = model_identity(model_dir)  # a half-replaced folder is refused before it is scored
     loaded = load_model_dir(model_dir)
-    probs = loaded.predict_proba(load_frames(test), cfg.batch_size)
+    frames = load_frames(test)
+    probs = loaded.predict_proba(frames, cfg.batch_size)
     predicted = [loaded.classes[i] for i in probs.argmax(1)]
     truth = [c.label for c in test]
     # Score over every class either side knows, so a class the model never saw counts.
@@ -57,7 +58,7 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
     metrics.update(intervals(truth, predicted, classes, groups))
     metrics["level"] = "clip"  # the top level is what the gate compares (one centred view)
     if cfg.views > 1:
-        video_probs = video_level_probs(loaded, test, cfg.views, cfg.batch_size)
+        video_probs = video_level_probs(loaded, test, cfg.views, cfg.batch_size, frames, probs)
         video_pred = [loaded.classes[i] for i in video_probs.argmax(1)]
         metrics["video_level"] = {"views": cfg.views,
                                   **classification_summary(truth, video_pred, classes),

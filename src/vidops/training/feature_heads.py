@@ -36,14 +36,13 @@ from vidops.compute.tasks import Task
 from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.errors import DataError
-from vidops.features.cache import FeatureCache, frames_key, load_frames
-from vidops.models.feature_linear import FeatureLinear, FeatureStreams
+from vidops.features.cache import FeatureCache, file_frames_key, load_frames
+from vidops.models.feature_linear import FeatureLinear, FeatureStreams, pool_rows
 from vidops.models.feature_temporal import FeatureTemporal
 from vidops.models.linear_head import (
     Extra,
     StreamHeads,
     block_weights,
-    copy_into,
     fit_linear_head,
     fit_stream_heads,
 )
@@ -62,10 +61,9 @@ log = logging.getLogger(__name__)
 
 
 def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path | None,
-              progress: bool = False, mirrored: bool = False) -> list[dict[str, np.ndarray]]:
+              progress: bool = False) -> list[dict[str, np.ndarray]]:
     """Per clip, each stream's rows: from the cache where it has them, else computed
-    through the per-clip executor (compute/executor.py) and stored. ``mirrored``: the rows
-    of the clip's frames flipped left to right (training views; cached apart)."""
+    through the per-clip executor (compute/executor.py) and stored."""
     on_gpu = any(s != "flow" for s in model.streams) and _features_on_gpu(model)
     found: dict[str, dict[int, np.ndarray]] = {s: {} for s in model.streams}
     caches: dict[str, FeatureCache] = {}
@@ -74,10 +72,8 @@ def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path |
         for stream in model.streams:
             # GPU kernels give other bytes than the CPU's: their rows are cached apart.
             gpu = {"device": "cuda"} if on_gpu and stream != "flow" else {}
-            flip = {"mirrored": True} if mirrored else {}
-            caches[stream] = FeatureCache(cache_root, stream,
-                                          {**model.extractor(stream), **gpu, **flip})
-        keys = [frames_key(clip.frames_file.read_bytes()) for clip in clips]  # one read a clip
+            caches[stream] = FeatureCache(cache_root, stream, {**model.extractor(stream), **gpu})
+        keys = [file_frames_key(clip.frames_file) for clip in clips]
         for stream, cache in caches.items():
             for i, clip in enumerate(clips):
                 hit = cache.lookup(clip.clip_id, keys[i])
@@ -86,7 +82,7 @@ def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path |
     wanted = {i: tuple(s for s in model.streams if i not in found[s]) for i in range(len(clips))}
     wanted = {i: streams for i, streams in wanted.items() if streams}
     if wanted:
-        for i, rows in _compute_rows(model, clips, wanted, on_gpu, progress, mirrored):
+        for i, rows in _compute_rows(model, clips, wanted, on_gpu, progress):
             for stream, value in rows.items():
                 found[stream][i] = value
                 if stream in caches:
@@ -113,8 +109,8 @@ def _features_on_gpu(model: FeatureStreams) -> bool:
 
 
 def _compute_rows(model: FeatureStreams, clips: list[UsableClip],
-                  wanted: dict[int, tuple[str, ...]], on_gpu: bool, progress: bool,
-                  mirrored: bool = False) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  wanted: dict[int, tuple[str, ...]], on_gpu: bool, progress: bool
+                  ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """The ``wanted`` streams of each clip, computed where per-clip work runs (one task per
     clip, one executor for all streams), as each clip's come back."""
     local = 1 if on_gpu or len(wanted) < _POOL_FROM else min(8, os.cpu_count() or 1)
@@ -123,7 +119,7 @@ def _compute_rows(model: FeatureStreams, clips: list[UsableClip],
                leave=False)
     with open_executor(local) as executor:
         # The frames travel with the task, read one window ahead of the results.
-        tasks = (Task(str(i), (streams, clips[i].frames_file.read_bytes(), on_gpu, mirrored))
+        tasks = (Task(str(i), (streams, clips[i].frames_file.read_bytes(), on_gpu))
                  for i, streams in wanted.items())
         shared = model if executor.workers == 1 and not executor.remote else _cpu_copy(model)
         for done in executor.run(stream_rows_task, tasks, shared=shared,
@@ -142,7 +138,7 @@ def _compute_rows(model: FeatureStreams, clips: list[UsableClip],
 
 
 def stream_rows_task(model: FeatureStreams, streams: tuple[str, ...], data: bytes,
-                     on_gpu: bool, mirrored: bool = False) -> dict[str, np.ndarray]:
+                     on_gpu: bool) -> dict[str, np.ndarray]:
     """One clip's rows of ``streams`` from its frames file's bytes (runs on any worker).
 
     On the CPU torch runs one thread here, whatever the machine: its multi-threaded kernels
@@ -150,8 +146,6 @@ def stream_rows_task(model: FeatureStreams, streams: tuple[str, ...], data: byte
     them. Parallelism comes from running clips side by side instead.
     """
     frames = load_frames(Path("<frames>"), data)
-    if mirrored:  # (T, H, W, 3): flip W
-        frames = np.ascontiguousarray(frames[:, :, ::-1])
     if on_gpu and _device(model).type != "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("this Dask worker was started with --resources GPU=1 but torch "
@@ -175,10 +169,20 @@ def _cpu_copy(model: FeatureStreams) -> FeatureStreams:
 
 
 def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Path | None,
-                  progress: bool = False, mirrored: bool = False) -> np.ndarray:
+                  progress: bool = False) -> np.ndarray:
     """``(N, F)`` pooled features of ``clips``, from the cache where it has them."""
-    return np.stack([model.pooled(r) for r in clip_rows(model, clips, cache_root, progress,
-                                                         mirrored)])
+    return np.stack([model.pooled(r) for r in clip_rows(model, clips, cache_root, progress)])
+
+
+def mirrored_views(model: FeatureLinear, clips: list[UsableClip],
+                   rows: list[dict[str, np.ndarray]], targets: np.ndarray) -> list[Extra | None]:
+    """Per stream, the pooled features of ``clips`` flipped left to right, as training-only
+    rows; None for a stream whose flipped rows do not follow from the clip's own
+    (appearance: a second backbone pass per clip, which measured no better: recipe CV on
+    ut_set1 0.945 with both streams mirrored, 0.951 with flow only; demo 0.964, 0.961)."""
+    groups = np.array([c.group for c in clips])
+    return [Extra(np.stack([pool_rows(model.mirror_rows(s, r[s]), model.segments) for r in rows]),
+                  targets, groups) if model.mirrors_rows(s) else None for s in model.streams]
 
 
 def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
@@ -187,12 +191,13 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
                      refit: bool = False) -> FitResult:
     start = time.perf_counter()
     index = {name: i for i, name in enumerate(classes)}
-    x_train = clip_features(model, train, cache_root, progress)
-    x_val = clip_features(model, val, cache_root, progress)
+    rows_train = clip_rows(model, train, cache_root, progress)
+    rows_val = clip_rows(model, val, cache_root, progress)
+    x_train = np.stack([model.pooled(r) for r in rows_train])
+    x_val = np.stack([model.pooled(r) for r in rows_val])
     y_train = np.array([index[c.label] for c in train])
     y_val = torch.tensor([index[c.label] for c in val])
-    heads = _fit_heads(model, model_cfg, cfg, train, x_train, y_train, classes, cache_root,
-                       progress)
+    heads = _fit_heads(model, model_cfg, cfg, train, rows_train, x_train, y_train, classes)
     chosen = heads
     model.eval()
     with torch.inference_mode():
@@ -204,8 +209,8 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
         x_all = np.concatenate([x_train, x_val])
         y_all = np.concatenate([y_train, y_val.numpy()])
         # The curve keeps the train-only paths: the val figures drawn beside them are their fit's.
-        chosen = _fit_heads(model, model_cfg, cfg, train + val, x_all, y_all, classes,
-                            cache_root, progress)
+        chosen = _fit_heads(model, model_cfg, cfg, train + val, rows_train + rows_val, x_all,
+                            y_all, classes)
         log.info("%s: head refitted on train + val (%d clips, %s)", model_cfg.arch,
                  len(x_all), chosen.summary())
     seconds = time.perf_counter() - start
@@ -221,36 +226,14 @@ def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainCon
 
 
 def _fit_heads(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
-               clips: list[UsableClip], x: np.ndarray, y: np.ndarray, classes: list[str],
-               cache_root: Path | None, progress: bool) -> StreamHeads:
-    """The heads on ``clips``, trained on their mirrored views too where ``model.mirror``
-    says so; ``auto``: where that lowers the held-out log loss of the group cross-validation
-    inside ``clips`` (scored on the clips as they are, never on a mirrored view). Mirrored
-    views double the people seen from each side (two-person interactions: 0.85 -> 0.94
-    flow macro F1 measured), and hurt where left and right are the classes (udacity's
-    actions: 1.00 -> 0.89), which is why the data decides."""
-    groups = [c.group for c in clips]
-
-    def fit(extra: Extra | None) -> StreamHeads:
-        return fit_stream_heads(model, x, y, groups, len(classes), model_cfg.head_c, cfg.seed,
-                                model.blocks, model.streams, extra)
-
-    if model_cfg.mirror == "off":
-        return fit(None)
-    extra = Extra(clip_features(model, clips, cache_root, progress, mirrored=True), y,
-                  np.array(groups))
-    mirrored = fit(extra)
-    if model_cfg.mirror == "on":
-        return mirrored
-    plain = fit(None)
-    log.info("mirrored views: held-out log loss %.3f with, %.3f without -> %s",
-             mirrored.held_out_loss, plain.held_out_loss,
-             "with" if mirrored.held_out_loss < plain.held_out_loss else "without")
-    if mirrored.held_out_loss < plain.held_out_loss:
-        assert mirrored.fitted is not None
-        copy_into(model, mirrored.fitted)  # the model holds the last fit (plain): put it back
-        return mirrored
-    return plain
+               clips: list[UsableClip], rows: list[dict[str, np.ndarray]], x: np.ndarray,
+               y: np.ndarray, classes: list[str]) -> StreamHeads:
+    """The heads on ``clips``, with the streams' mirrored views where ``model.mirror`` says
+    so (``auto``: per stream, where they lower its held-out log loss; models/linear_head.py)."""
+    views = mirrored_views(model, clips, rows, y) if model_cfg.mirror != "off" else None
+    return fit_stream_heads(model, x, y, [c.group for c in clips], len(classes),
+                            model_cfg.head_c, cfg.seed, model.blocks, model.streams, views,
+                            decide=model_cfg.mirror == "auto")
 
 
 def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[UsableClip],

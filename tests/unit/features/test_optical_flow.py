@@ -75,10 +75,35 @@ def test_rotation_shows_in_curl_and_scaling_in_divergence(estimator):
 def test_still_clip_has_no_motion_and_rows_have_the_documented_shape():
     still = _clip(_shift(0, 0), frames=5)
     rows = flow.flow_descriptors(still)
-    assert rows.shape == (4, flow.DIM) and rows.dtype == np.float32
+    assert rows.shape == (1, flow.DIM) and rows.dtype == np.float32  # its frames are all one
     assert np.abs(rows).max() < 1e-2
+    moving = flow.flow_descriptors(_clip(_shift(2, 0), frames=5))
+    assert moving.shape == (4, flow.DIM)
+
+
+def test_a_stretched_clip_has_the_rows_of_the_clip_it_repeats():
+    # extract.short_clip stretch repeats frames: a frame and its copy are no evidence of stillness
+    clip = _clip(_shift(2, 1), frames=5)
+    stretched = np.repeat(clip, [2, 1, 3, 1, 2], axis=0)
+    np.testing.assert_array_equal(flow.flow_descriptors(stretched), flow.flow_descriptors(clip))
 
 
 def test_one_frame_is_refused_with_the_fix():
     with pytest.raises(ValueError, match=r"raise extract\.num_frames"):
         flow.flow_descriptors(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+@pytest.mark.parametrize("motion", [_shift(2, 1), _shift(-1, -2), _rotation(4)])
+def test_the_descriptors_of_a_flipped_clip_are_a_permutation_of_the_clips(motion):
+    clip = _clip(motion, frames=5)
+    own = flow.flow_descriptors(clip)
+    flipped = flow.flow_descriptors(np.ascontiguousarray(clip[:, :, ::-1]))
+    derived = flow.mirror_descriptors(own)
+
+    def gap(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a.mean(0) - b.mean(0)).sum() / np.abs(b.mean(0)).sum())
+
+    # Up to the estimators' numerics: far closer than the clip's own descriptors are.
+    assert gap(derived, flipped) < 0.15
+    assert gap(derived, flipped) < 0.25 * gap(own, flipped)
+    assert np.array_equal(flow.mirror_descriptors(derived), own)  # flipping twice: the clip

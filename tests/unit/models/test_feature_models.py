@@ -177,6 +177,38 @@ def test_a_fused_head_with_all_its_weight_on_one_stream_is_that_streams_head():
                                alone.head((z[:, :20] - alone.mean) / alone.scale))
 
 
+def _sided(task: str, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Two classes; feature 0 is the side (mirroring negates it), feature 1 is side-free.
+    "left or right": the class is the side. "side-free": the class is feature 1, and each
+    clip happens to be on a random side (what mirrored views teach the head to ignore)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], 16)
+    x = rng.normal(size=(32, 10))
+    if task == "left or right":
+        x[:, 0] += np.where(y == 0, 1.5, -1.5)
+    else:
+        x[:, 0] += rng.choice([-2.0, 2.0], size=32)
+        x[:, 1] += np.where(y == 0, 1.5, -1.5)
+    return x, y, [f"g{i % 8}" for i in range(32)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(("task", "kept"), [("left or right", False), ("side-free", True)])
+def test_mirrored_views_are_kept_only_where_they_lower_the_held_out_loss(task, kept, seed):
+    from vidops.models.linear_head import Extra
+
+    x, y, groups = _sided(task, seed)
+    mirror = x.copy()
+    mirror[:, 0] *= -1  # a mirrored view: the side flips, the label stays
+    extra = Extra(mirror, y, np.array(groups))
+    heads = fit_stream_heads(FeatureHeadStub(10, 2), x, y, groups, 2, [0.01, 0.1, 1.0], 0, [10],
+                             ["flow"], [extra], decide=True)
+    assert heads.mirrored == [kept]
+    forced = fit_stream_heads(FeatureHeadStub(10, 2), x, y, groups, 2, [0.01, 0.1, 1.0], 0, [10],
+                              ["flow"], [extra])
+    assert forced.mirrored == [True] and forced.metrics()["mirrored_views"] == 1.0
+
+
 def _weighted(first, second):
     from vidops.models.linear_head import LinearFit
 
