@@ -7,11 +7,12 @@ typo in params.yaml (``trian.epochs``) fails loudly instead of silently using a 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 
@@ -23,15 +24,41 @@ class ConfigError(VidopsError, ValueError):
     """params.yaml is unreadable, has unknown keys, or has values of the wrong type."""
 
 
-def _check_range(section: str, obj: object, **bounds: tuple[float | None, float | None]) -> None:
-    """Each ``key=(low, high)`` (inclusive, None: open) checked on ``obj``; the error names the
-    first key out of range, its value and the range, nothing else."""
-    for key, (low, high) in bounds.items():
-        value = getattr(obj, key)
-        if (low is not None and value < low) or (high is not None and value > high):
-            wanted = (f"between {low} and {high}" if low is not None and high is not None
-                      else f">= {low}" if low is not None else f"<= {high}")
-            raise ConfigError(f"{section}.{key} must be {wanted}, got {value!r}")
+Bound = float | None
+
+
+def num(default: Any, low: Bound = None, high: Bound = None) -> Any:
+    """A numeric param and the range it must be in (inclusive; None: open), stated where the
+    param is declared and checked whenever its section is built (``Checked``). Every
+    numeric value must also be finite: YAML's ``.nan`` and ``.inf`` are refused."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
+def ranges(cls: type) -> dict[str, tuple[Bound, Bound]]:
+    """The stated range of each numeric field of a section."""
+    return {f.name: f.metadata["range"] for f in dataclasses.fields(cls) if "range" in f.metadata}
+
+
+class Checked:
+    """A section whose numeric fields are checked against their stated ranges when built;
+    the error names the first key out of range, its value and the range, nothing else."""
+
+    SECTION: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for key, (low, high) in ranges(type(self)).items():
+            value = getattr(self, key)
+            for item in value if isinstance(value, tuple) else (value,):
+                if not math.isfinite(item) or (low is not None and item < low) or (
+                        high is not None and item > high):
+                    wanted = (f"between {low:g} and {high:g}" if low is not None and high is not None
+                              else f">= {low:g}" if low is not None else f"<= {high:g}")
+                    raise ConfigError(f"{self.SECTION}.{key} must be {wanted}, got {value!r}")
+
+    def _order(self, low: str, high: str) -> None:
+        if getattr(self, low) > getattr(self, high):
+            raise ConfigError(f"{self.SECTION}.{low} ({getattr(self, low)!r}) is above "
+                              f"{self.SECTION}.{high} ({getattr(self, high)!r})")
 
 
 @dataclass(frozen=True)
@@ -55,79 +82,96 @@ class PathsConfig:
 
 
 @dataclass(frozen=True)
-class IngestConfig:
+class IngestConfig(Checked):
+    SECTION: ClassVar[str] = "ingest"
     extensions: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg",
                                    ".mpeg")  # video files
-    val_fraction: float = 0.2  # target share of every class's clips in val
-    test_fraction: float = 0.2  # target share of every class's clips in test
+    val_fraction: float = num(0.2, 0.0, 0.9)  # target share of every class's clips in val
+    test_fraction: float = num(0.2, 0.0, 0.9)  # target share of every class's clips in test
     split_salt: str = "vidops"  # orders new groups for the ledger (recorded groups never move)
     group_splits: dict[str, str] = field(default_factory=dict)  # group -> split, beats the ledger
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError(f"ingest.val_fraction + ingest.test_fraction must be under 1 (train "
+                              f"needs clips), got {self.val_fraction} + {self.test_fraction}")
+
 
 @dataclass(frozen=True)
-class ExtractConfig:
-    num_frames: int = 32  # T frames per clip (flow descriptors use the T - 1 consecutive pairs)
+class ExtractConfig(Checked):
+    SECTION: ClassVar[str] = "extract"
+    num_frames: int = num(32, 1, 1024)  # T frames per clip (flow descriptors use the T - 1 consecutive pairs)
     sampling: Literal["uniform", "segment", "dense"] = "uniform"  # see video/sampling.py
-    stride: int = 2  # dense: frames between two sampled ones
+    stride: int = num(2, 1, 1000)  # dense: frames between two sampled ones
     short_clip: Literal["stretch", "repeat_last", "loop", "reject"] = "stretch"  # fewer frames than needed
-    size: int = 160  # output frames are size x size pixels (the pretrained backbone sees them)
+    size: int = num(160, 8, 1024)  # output frames are size x size pixels (the pretrained backbone sees them)
     resize: Literal["crop", "pad"] = "crop"  # crop: short side + centre crop; pad: letterbox
     decoder: Literal["auto", "pyav", "opencv"] = "auto"  # auto: PyAV, OpenCV when PyAV fails on a file
-    workers: int = 0  # processes decoding clips in parallel; 0: one per CPU core (at most 8)
-    train_views: int = 0  # extra temporally jittered views per clip for training (same decode pass)
+    workers: int = num(0, 0, 1024)  # processes decoding clips in parallel; 0: one per CPU core (max 8)
+    train_views: int = num(0, 0, 64)  # extra jittered views per clip (same decode pass)
+
+
+@dataclass(frozen=True)
+class ValidateConfig(Checked):
+    SECTION: ClassVar[str] = "validate"
+    expected_labels: tuple[str, ...] = ()  # the label set, when fixed; empty: any safe label
+    min_clips_per_class: int = num(2, 1, None)  # in every split, else the data fails
+    min_decodable_fraction: float = num(0.9, 0.0, 1.0)  # below: the data fails; above: bad
+    # clips quarantined
+    min_duration_s: float = num(0.2, 0.0, None)  # shorter clips are quarantined
+    max_duration_s: float = num(600.0, 0.0, None)  # longer clips are quarantined
+    min_frames: int = num(2, 1, None)  # clips that decode to fewer frames are quarantined
+    min_fps: float = num(1.0, 0.0, None)  # frame-rate bounds; outside: quarantined
+    max_fps: float = num(240.0, 0.0, None)
+    min_side_px: int = num(32, 1, None)  # resolution bounds on the short and the long side
+    max_side_px: int = num(1920, 1, None)
+    min_decoded_ratio: float = num(0.9, 0.0, 1.0)  # decoded / header frame count; below: cut
+    # short, quarantined
+    min_mean_intensity: float = num(0.02, 0.0, 1.0)  # darker clips are blank (0 = black)
+    min_motion_energy: float = num(0.0001, 0.0, 1.0)  # less change is a frozen clip
+    max_imbalance: float = num(10.0, 1.0, None)  # largest / smallest class in a split: warning
+    metadata_leak_margin: float = num(0.5, 0.0, 1.0)  # warn when metadata alone scores this far
+    # from chance towards 1
 
     def __post_init__(self) -> None:
-        _check_range("extract", self, num_frames=(1, None), size=(8, None), stride=(1, None),
-                     workers=(0, None), train_views=(0, None))
+        super().__post_init__()
+        for low, high in (("min_duration_s", "max_duration_s"), ("min_fps", "max_fps"),
+                          ("min_side_px", "max_side_px")):
+            self._order(low, high)
 
 
 @dataclass(frozen=True)
-class ValidateConfig:
-    expected_labels: tuple[str, ...] = ()  # the label set, when fixed; empty: any safe label
-    min_clips_per_class: int = 2  # in every split, else the data fails
-    min_decodable_fraction: float = 0.9  # below: the data fails; above: bad clips quarantined
-    min_duration_s: float = 0.2  # shorter clips are quarantined
-    max_duration_s: float = 600.0  # longer clips are quarantined
-    min_frames: int = 2  # clips that decode to fewer frames are quarantined (no motion)
-    min_fps: float = 1.0  # frame-rate bounds; outside: quarantined
-    max_fps: float = 240.0
-    min_side_px: int = 32  # resolution bounds on the short and the long side
-    max_side_px: int = 1920
-    min_decoded_ratio: float = 0.9  # decoded / header frame count; below: cut short, quarantined
-    min_mean_intensity: float = 0.02  # darker clips are blank (0 = black), quarantined
-    min_motion_energy: float = 0.0001  # less frame-to-frame change is a frozen clip, quarantined
-    max_imbalance: float = 10.0  # largest / smallest class in a split; above: a warning
-    metadata_leak_margin: float = 0.5  # warn when metadata alone scores this far from chance to 1
-
-
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Checked):
+    SECTION: ClassVar[str] = "model"
     arch: str = "auto"  # a row of vidops.architectures, or auto: see candidates
     candidates: tuple[str, ...] = ("fusion_linear", "motion_linear")  # what auto chooses among
     # ... and, when training runs on CUDA, these too (after the others): fine-tuning the
     # backbone pays with a GPU and costs minutes per epoch on a CPU.
     gpu_candidates: tuple[str, ...] = ("appearance_tsn",)
-    width: int = 16  # channels of the first conv block; doubles per block
-    hidden: int = 64  # hidden units of cnn_lstm's LSTM and of fusion_temporal
-    dropout: float = 0.2  # before the classifier head
+    width: int = num(16, 1, 1024)  # channels of the first conv block; doubles per block
+    hidden: int = num(64, 1, 8192)  # hidden units of cnn_lstm's LSTM and of fusion_temporal
+    dropout: float = num(0.2, 0.0, 0.99)  # before the classifier head
     frame_diff: bool = True  # add frame-difference channels to every frame's RGB
-    diff_gap: int = 1  # difference to the sampled frame this many steps earlier
-    diff_scale: float = 1.0  # multiplies the differences (small motions of 1-2 grey levels)
-    motion_threshold: float = 0.06  # motion_linear: grey-level change (0-1) that counts as motion
-    motion_segments: int = 2  # motion_linear: motion-energy images of this many time segments
-    motion_c: float = 0.1  # motion_linear: inverse L2 strength of the logistic regression
+    diff_gap: int = num(1, 1, 1024)  # difference to the sampled frame this many steps earlier
+    diff_scale: float = num(1.0, 1e-3, 1e3)  # multiplies the differences (small motions of 1-2 grey levels)
+    motion_threshold: float = num(0.06, 1e-6, 0.999)  # motion_linear: grey change that is motion
+    motion_segments: int = num(2, 1, 64)  # motion_linear: motion-energy images of this many time segments
+    motion_c: float = num(0.1, 1e-6, 1e6)  # motion_linear: inverse L2 strength of the logistic regression
     backbone: Literal["efficientnet_lite0", "efficientnet_lite1",
                       "efficientnet_lite2"] = "efficientnet_lite0"  # ImageNet weights from a package
-    backbone_frames: int = 8  # appearance: frames per clip through the backbone (its cost)
-    backbone_lr_scale: float = 0.1  # appearance_tsn: the backbone's lr relative to train.lr
+    backbone_frames: int = num(8, 1, 1024)  # appearance: frames per clip through the backbone (its cost)
+    backbone_lr_scale: float = num(0.1, 1e-6, 1.0)  # appearance_tsn: the backbone's lr relative to train.lr
     # feature heads: the flow stream also trains on each clip's mirrored view (left-right flip)?
     # auto: where that lowers its held-out log loss inside the training clips | on | off
     mirror: Literal["auto", "on", "off"] = "auto"
-    head_c: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)  # feature heads: inverse L2 strengths;
+    head_c: tuple[float, ...] = num((0.01, 0.03, 0.1, 0.3, 1.0), 1e-6, 1e6)  # feature heads:
+    # inverse L2 strengths, each in the range;
     # the one with the lowest held-out log loss (group CV inside train) is used
     pretrained_weights: str = ""  # local state dict to start from (never downloaded); "" = random
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         known = sorted(ARCHITECTURES)
         if self.arch != "auto" and self.arch not in ARCHITECTURES:
             raise ConfigError(f"model.arch: {self.arch!r} is not one of {['auto', *known]}")
@@ -137,17 +181,8 @@ class ModelConfig:
                 raise ConfigError(f"model.{key}: {unknown} is not one of {known}")
         if self.pretrained_weights:
             self._check_pretrained()
-        if not 0 < self.backbone_lr_scale <= 1:
-            raise ConfigError(f"model.backbone_lr_scale must be in (0, 1], got {self.backbone_lr_scale}")
-        if self.backbone_frames < 1 or not self.head_c or min(self.head_c) <= 0:
-            raise ConfigError("model.backbone_frames must be >= 1 and model.head_c a non-empty "
-                              "list of positive numbers")
-        if self.diff_gap < 1:
-            raise ConfigError(f"model.diff_gap must be at least 1, got {self.diff_gap}")
-        if not 0 < self.motion_threshold < 1:
-            raise ConfigError(f"model.motion_threshold must be in (0, 1), got {self.motion_threshold}")
-        if self.motion_segments < 1 or self.motion_c <= 0:
-            raise ConfigError("model.motion_segments must be >= 1 and model.motion_c > 0")
+        if not self.head_c:
+            raise ConfigError("model.head_c must be a non-empty list of positive numbers")
         if self.arch == "auto" and not self.candidates:
             raise ConfigError("model.arch is auto but model.candidates is empty")
 
@@ -175,89 +210,74 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(Checked):
     """Training views only; evaluation and serving always see the deterministic view."""
 
-    temporal_jitter: bool = True  # draw each epoch's view among extract.train_views (if > 0)
-    crop_scale: float = 1.0  # random resized crop keeps at least this share of the area (1: off)
-    flip: bool = False  # mirror left-right; only when a mirrored clip keeps its label
-    color: float = 0.0  # brightness, contrast and saturation jitter strength (0: off)
+    SECTION: ClassVar[str] = "train.augment"
 
-    def __post_init__(self) -> None:
-        _check_range("train.augment", self, crop_scale=(0.05, 1.0), color=(0.0, 0.99))
+    temporal_jitter: bool = True  # draw each epoch's view among extract.train_views (if > 0)
+    crop_scale: float = num(1.0, 0.05, 1.0)  # random crop keeps this share of the area (1: off)
+    flip: bool = False  # mirror left-right; only when a mirrored clip keeps its label
+    color: float = num(0.0, 0.0, 0.99)  # brightness, contrast and saturation jitter strength (0: off)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 30  # passes over the training split
-    batch_size: int = 8  # clips per step
-    lr: float = 5e-3  # AdamW learning rate
-    weight_decay: float = 1e-4  # AdamW weight decay
-    seed: int = 0  # seeds torch, numpy and the data order
+class TrainConfig(Checked):
+    SECTION: ClassVar[str] = "train"
+    epochs: int = num(30, 1, 100_000)  # passes over the training split
+    batch_size: int = num(8, 1, 4096)  # clips per step
+    lr: float = num(5e-3, 1e-9, 10.0)  # AdamW learning rate
+    weight_decay: float = num(1e-4, 0.0, 10.0)  # AdamW weight decay
+    seed: int = num(0, 0, 2**32 - 1)  # seeds torch, numpy and the data order
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 or fp16 on CUDA, off on CPU
     channels_last: bool = True  # 3D CNNs in NDHWC memory layout (tensor-core friendly)
     compile: bool = False  # torch.compile the model (minutes of compiling; pays off on long runs)
-    num_workers: int = -1  # DataLoader processes; -1: sized from the machine (0 on the CPU)
-    processes: int = 1  # DDP processes on this machine (torchrun); >1 relaunches under torchrun
+    num_workers: int = num(-1, -1, 256)  # DataLoader processes; -1: sized from the machine (0 on the CPU)
+    processes: int = num(1, 1, 1024)  # DDP processes on this machine (torchrun); >1 relaunches under torchrun
     checkpoint_dir: str = ".vidops/checkpoints"  # one checkpoint per epoch, outside DVC's outputs
     feature_cache: str = ".vidops/features"  # per-clip features of the feature families (a cache)
     refit_on_val: bool = True  # feature families: after scoring val, refit the head on train + val
     resume: bool = True  # continue an interrupted training of the same params and data
-    patience: int = 10  # stop after this many epochs without a better val macro F1 (0: never)
-    label_smoothing: float = 0.0  # cross-entropy label smoothing (0.1 cost 0.17 test F1 on the demo)
-    cv_folds: int = 3  # model.arch auto: group-aware folds over train + val (fewer if fewer groups)
-    select_budget_s: float = 1200.0  # model.arch auto: candidates after this many seconds are skipped
+    patience: int = num(10, 0, None)  # stop after this many epochs without a better val macro F1 (0: never)
+    label_smoothing: float = num(0.0, 0.0, 0.99)  # (0.1 cost 0.17 test F1 on the demo)
+    cv_folds: int = num(3, 2, 100)  # auto: group folds over train + val
+    select_budget_s: float = num(1200.0, 0.0, None)  # auto: later candidates skipped after
     experiment: str = "vidops"  # MLflow experiment that holds one run per training
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
-    def __post_init__(self) -> None:
-        _check_range("train", self, epochs=(1, None), batch_size=(1, None), processes=(1, None),
-                     num_workers=(-1, None), lr=(0.0, None), weight_decay=(0.0, None),
-                     patience=(0, None), label_smoothing=(0.0, 0.99), cv_folds=(2, None),
-                     select_budget_s=(0.0, None))
-
 
 @dataclass(frozen=True)
-class EvaluateConfig:
-    batch_size: int = 16  # clips per inference batch
-    views: int = 3  # temporal views per test video for video-level figures (1: clip level only)
+class EvaluateConfig(Checked):
+    SECTION: ClassVar[str] = "evaluate"
+    batch_size: int = num(16, 1, 4096)  # clips per inference batch
+    views: int = num(3, 1, 64)  # temporal views per test video for video-level figures (1: clip level only)
     # Recipe cross-validation (evaluation/recipe_cv.py): auto runs it when the recipe only
     # fits heads on per-clip features and the data has at most recipe_cv_max_clips clips.
     recipe_cv: Literal["auto", "on", "off"] = "auto"
-    recipe_cv_folds: int = 5  # folds by group over all usable clips
-    recipe_cv_max_clips: int = 3000  # auto: above this the test split alone is large enough
-
-    def __post_init__(self) -> None:
-        _check_range("evaluate", self, batch_size=(1, None), views=(1, None),
-                     recipe_cv_folds=(2, None), recipe_cv_max_clips=(0, None))
+    recipe_cv_folds: int = num(5, 2, 100)  # folds by group over all usable clips
+    recipe_cv_max_clips: int = num(3000, 0, None)  # auto: above this the test split alone is large enough
 
 
 @dataclass(frozen=True)
-class RegisterConfig:
+class RegisterConfig(Checked):
+    SECTION: ClassVar[str] = "register"
     model_name: str = "vidops-classifier"  # registered model in MLflow
-    min_f1: float = 0.6  # never promote below this macro F1
+    # A macro F1 bar above 1 could never be met: nothing would ever be promoted.
+    min_f1: float = num(0.6, 0.0, 1.0)  # never promote below this macro F1
     gate: Literal["paired", "paired_better", "point"] = "paired"  # see gate.py and the README
-    min_delta: float = 0.05  # paired: tolerated loss (lower end of the difference > -min_delta);
+    min_delta: float = num(0.05, -1.0, 1.0)  # paired: tolerated loss (lower end > -min_delta);
     # point: the challenger must beat the re-scored champion's macro F1 by this much
-    max_class_drop: float = 0.5  # refuse when a class's recall falls this far under the champion's
+    max_class_drop: float = num(0.5, 0.0, 1.0)  # refuse a class's recall this far under
     promote_experiments: bool = False  # `dvc exp run` may move champion (false: it registers only)
 
-    def __post_init__(self) -> None:
-        # A macro F1 bar above 1 could never be met: nothing would ever be promoted.
-        _check_range("register", self, min_f1=(0.0, 1.0), min_delta=(-1.0, 1.0),
-                     max_class_drop=(0.0, 1.0))
-
 
 @dataclass(frozen=True)
-class ServeConfig:
+class ServeConfig(Checked):
     """What the served model enforces; logged into the pyfunc's model config by register."""
 
-    max_video_bytes: int = 100 * 1024 * 1024  # a request's video larger than this is refused
-
-    def __post_init__(self) -> None:
-        if self.max_video_bytes < 1:
-            raise ConfigError(f"serve.max_video_bytes must be >= 1, got {self.max_video_bytes}")
+    SECTION: ClassVar[str] = "serve"
+    max_video_bytes: int = num(100 * 1024 * 1024, 1, None)  # a request's video larger is refused
 
 
 @dataclass(frozen=True)
@@ -281,7 +301,9 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     """Read params.yaml into typed sections; a missing section takes its defaults."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
+        raw = yaml.safe_load(text) or {}
     except FileNotFoundError as err:
         raise ConfigError(f"{path}: not found (run vidops from the project root)") from err
     except yaml.YAMLError as err:
@@ -297,6 +319,25 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         if str(err).startswith(str(path)):
             raise
         raise ConfigError(f"{path}: {err}") from None
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, path: Path, where: str = "") -> None:
+    """YAML keeps the last of two equal keys in a mapping without a word (an `epochs: 50`
+    further down silently beats `epochs: 5`): refuse it, naming the key and both lines."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            name = f"{where}.{key}" if where else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{path}: {name} is written twice (lines {seen[key]} and "
+                                  f"{line}); YAML would silently keep the last: keep one")
+            seen[key] = line
+            _refuse_duplicate_keys(value_node, path, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, path, where)
 
 
 def build(cls: type, data: Any, where: str) -> Any:

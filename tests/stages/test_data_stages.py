@@ -10,6 +10,7 @@ from support import write_tiny_dataset
 from vidops.config import ExtractConfig, IngestConfig, ValidateConfig
 from vidops.data.raw_store import import_clips
 from vidops.data.records import read_frame_index, read_manifest, write_records
+from vidops.data.splits import read_ledger
 from vidops.stages.extract import run_extract
 from vidops.stages.ingest import IngestError, run_ingest
 from vidops.stages.validate import run_validate
@@ -307,7 +308,7 @@ def test_a_project_from_before_the_ledger_migrates_without_moving_a_clip(tmp_pat
     old = {r.clip_id: r.split for r in read_manifest(manifest)}
     result = run_ingest(IngestConfig(), raw, manifest, ledger)  # pins gone: the ledger holds
     assert result.migrated and {r.clip_id: r.split for r in read_manifest(manifest)} == old
-    assert sorted(ledger.read_text().splitlines()[1:]) == ["te,test", "tr,train", "va,val"]
+    assert read_ledger(ledger) == {"te": "test", "tr": "train", "va": "val"}
 
 
 @pytest.mark.parametrize("edit", ["moved", "deleted"])
@@ -322,6 +323,39 @@ def test_an_edited_ledger_is_refused_naming_the_group(tmp_path, raw, edit):
         run_ingest(IngestConfig(), raw, manifest, ledger)
     assert "ingest.group_splits" in str(err.value)
     assert manifest.read_bytes() == before  # nothing moved
+
+
+def test_an_edited_ledger_is_refused_without_a_previous_manifest(tmp_path, raw):
+    """#30: with artifacts/manifest.csv absent, a group moved by hand in the ledger moved its
+    clips unnoticed; each row's check now says which split ingest wrote it with."""
+    manifest, ledger = tmp_path / "manifest.csv", tmp_path / "splits.csv"
+    run_ingest(PINNED, raw, manifest, ledger)
+    manifest.unlink()
+    ledger.write_text(ledger.read_text().replace("te,test", "te,train"))
+    with pytest.raises(IngestError, match="group 'te' had its clips in test") as err:
+        run_ingest(IngestConfig(), raw, manifest, ledger)
+    assert "ingest.group_splits" in str(err.value)
+    assert not manifest.exists()
+
+
+def test_a_renamed_clip_keeps_its_group_or_the_rename_is_refused(tmp_path, raw, caplog):
+    """#30: a clip renamed in data/raw lost its labels.csv row and silently became a group of
+    its own (the leakage rule could no longer see the person)."""
+    manifest, ledger = tmp_path / "manifest.csv", tmp_path / "splits.csv"
+    run_ingest(PINNED, raw, manifest, ledger)
+    groups = {r.clip_id: r.group for r in read_manifest(manifest)}
+    first, second = sorted(raw.glob("*/*.mp4"))[:2]
+    first.rename(first.with_name("renamed_" + first.name))
+    with caplog.at_level("WARNING"):
+        run_ingest(PINNED, raw, manifest, ledger)
+    assert {r.clip_id: r.group for r in read_manifest(manifest)} == groups
+    assert f"renamed_{first.name}: no row in" in caplog.text and "keeps that clip's group" in caplog.text
+
+    manifest.unlink()  # nothing left that knows the clip's content: refused, naming both sides
+    second.rename(second.with_name("renamed_" + second.name))
+    with pytest.raises(IngestError, match=rf"names 2 file\(s\) that are not in .*{second.name}"
+                                          rf".*renamed_{second.name}.*renamed clips would lose"):
+        run_ingest(PINNED, raw, manifest, ledger)
 
 
 def test_a_group_moved_on_purpose_is_pinned_in_params(tmp_path, raw):

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -114,10 +115,18 @@ def test_params_yaml_lists_every_setting_at_its_code_default():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("register:\n  min_f1: 1.5\n", "register.min_f1 must be between 0.0 and 1.0, got 1.5"),
-    ("extract:\n  num_frames: 0\n", "extract.num_frames must be >= 1, got 0"),
-    ("train:\n  epochs: -1\n", "train.epochs must be >= 1, got -1"),
+    ("register:\n  min_f1: 1.5\n", "register.min_f1 must be between 0 and 1, got 1.5"),
+    ("extract:\n  num_frames: 0\n", "extract.num_frames must be between 1 and 1024, got 0"),
+    ("train:\n  epochs: -1\n", "train.epochs must be between 1 and 100000, got -1"),
     ("train:\n  augment:\n    crop_scale: 2\n", "train.augment.crop_scale must be between"),
+    # #30: each of these was accepted, and a stage then failed on it or misused it
+    ("register:\n  min_f1: .nan\n", "register.min_f1 must be between 0 and 1, got nan"),
+    ("train:\n  lr: .inf\n", "train.lr must be between"),
+    ("model:\n  dropout: 5\n", "model.dropout must be between 0 and 0.99, got 5.0"),
+    ("evaluate:\n  batch_size: 0\n", "evaluate.batch_size must be between 1 and 4096, got 0"),
+    ("extract:\n  size: 100000\n", "extract.size must be between 8 and 1024, got 100000"),
+    ("validate:\n  min_fps: -3\n", "validate.min_fps must be >= 0, got -3.0"),
+    ("model:\n  head_c: [0.1, .nan]\n", "model.head_c must be between"),
 ])
 def test_a_value_out_of_range_names_its_key_and_value_only(tmp_path, text, message):
     """#22: `min_f1: 1.5` was accepted (nothing could ever be promoted), and range errors
@@ -128,6 +137,69 @@ def test_a_value_out_of_range_names_its_key_and_value_only(tmp_path, text, messa
         load_params(path)
     assert str(err.value).startswith(f"{path}: {message}")
     assert str(err.value).count(" must ") == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("validate:\n  min_fps: 30\n  max_fps: 10\n", "validate.min_fps (30.0) is above validate.max_fps"),
+    ("ingest:\n  val_fraction: 0.5\n  test_fraction: 0.5\n", "ingest.val_fraction + ingest."),
+])
+def test_params_that_contradict_each_other_are_refused(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("+", r"\+")):
+        load_params(path)
+
+
+def test_a_key_written_twice_is_an_error_naming_it_and_its_lines(tmp_path):
+    """#30: YAML takes the last of two equal keys without a word."""
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  epochs: 5\n  lr: 0.01\n  epochs: 50\n")
+    with pytest.raises(ConfigError, match=r"train\.epochs is written twice \(lines 2 and 4\)"):
+        load_params(path)
+    path.write_text("train:\n  epochs: 5\ntrain:\n  lr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"train is written twice"):
+        load_params(path)
+
+
+def _numbers():
+    from hypothesis import strategies as st
+
+    return st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True))
+
+
+def test_no_number_outside_its_stated_range_is_accepted():
+    """Property (Hypothesis): whatever number goes into any numeric param, loading either
+    refuses it with a ConfigError naming the key, or keeps it finite and in the range
+    stated where the param is declared (config.num)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from vidops.config import AugmentConfig, build, ranges
+
+    sections = [(f.name, type(getattr(Params(), f.name))) for f in dataclasses.fields(Params)]
+    sections.append(("train.augment", AugmentConfig))
+    fields = [(name, cls, key, bounds) for name, cls in sections
+              for key, bounds in ranges(cls).items()]
+    assert len(fields) > 50  # every numeric param of every section is under test
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.sampled_from(fields), _numbers())
+    def check(target, value):
+        name, cls, key, (low, high) = target
+        default = getattr(cls(), key)
+        given_value = [value] if isinstance(default, tuple) else value
+        try:
+            built = build(cls, {key: given_value}, name)
+        except ConfigError as err:
+            assert key in str(err)
+            return
+        kept = getattr(built, key)
+        for item in kept if isinstance(kept, tuple) else (kept,):
+            assert math.isfinite(item)
+            assert (low is None or item >= low) and (high is None or item <= high)
+
+    check()
 
 
 def test_a_bare_on_or_off_in_yaml_is_the_option_not_a_boolean(tmp_path):

@@ -21,6 +21,11 @@ empty. Instead:
 The ledger is an output of the ingest stage that DVC keeps between runs and git
 versions beside ``data.dvc``; a project made before the ledger migrates without moving
 a clip: its previous manifest's assignment becomes the ledger.
+
+Each row carries a ``check``: a digest of its group and split as ingest wrote them. A split
+changed by hand no longer matches its check, and the check tells which split it was
+written with, so the edit is refused even when there is no previous manifest to compare
+with (``artifacts/manifest.csv`` deleted, a fresh clone before ``dvc pull``).
 """
 
 from __future__ import annotations
@@ -57,20 +62,41 @@ class Targets:
             raise SplitError(f"bad split fractions val={self.val} test={self.test}")
 
 
+def row_check(group: str, split: str) -> str:
+    """The ``check`` of a ledger row: which split ingest wrote the group with."""
+    return hashlib.sha256(f"vidops-ledger\0{group}\0{split}".encode()).hexdigest()[:12]
+
+
 def read_ledger(path: Path) -> dict[str, Split]:
+    """group -> split, as the file says now."""
+    return {group: split for group, split, _ in _rows(path)}
+
+
+def written_splits(path: Path) -> dict[str, Split]:
+    """group -> the split ingest wrote it with, for every row whose check says so (a row
+    added by hand has none; a ledger from before the checks gives nothing)."""
+    out: dict[str, Split] = {}
+    for group, _, check in _rows(path):
+        for split in SPLITS:
+            if check == row_check(group, split):
+                out[group] = split
+    return out
+
+
+def _rows(path: Path) -> list[tuple[str, Split, str]]:
     if not path.is_file():
-        return {}
+        return []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if not {"group", "split"} <= set(reader.fieldnames or []):
             raise SplitError(f"{path}: needs columns 'group' and 'split'")
-        ledger = {}
+        rows = []
         for line, row in enumerate(reader, start=2):
             if row["split"] not in SPLITS:
                 raise SplitError(f"{path}:{line}: group {row['group']!r} has unknown split "
                                  f"{row['split']!r} (one of {', '.join(SPLITS)})")
-            ledger[row["group"]] = row["split"]
-    return ledger
+            rows.append((row["group"], row["split"], row.get("check") or ""))
+    return rows
 
 
 def write_ledger(path: Path, ledger: Mapping[str, str]) -> None:
@@ -78,9 +104,9 @@ def write_ledger(path: Path, ledger: Mapping[str, str]) -> None:
 
     def write(handle) -> None:
         writer = csv.writer(handle)
-        writer.writerow(["group", "split"])
+        writer.writerow(["group", "split", "check"])
         for group, split in sorted(ledger.items()):
-            writer.writerow([group, split])
+            writer.writerow([group, split, row_check(group, split)])
 
     atomic_write(path, write, text=True)
 
@@ -93,7 +119,8 @@ def check_unedited(ledger: Mapping[str, str], previous: Mapping[str, str], ledge
                    pinned: Mapping[str, str] | None = None) -> None:
     """Refuse a ledger that disagrees with the split the last run gave a group.
 
-    ``previous``: group -> split of the last manifest. A group keeps its split forever: a
+    ``previous``: group -> split of the last run (its manifest, and the split each ledger
+    row was written with: ``written_splits``). A group keeps its split forever: a
     ledger row changed or deleted by hand would silently move clips between train and test
     (and make every later figure incomparable). Moving a group on purpose is a pin in
     ``ingest.group_splits``, which is visible in params.yaml and in DVC's params diff.

@@ -5,7 +5,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from vidops.data.splits import SplitError, Targets, assign, check_coverage, read_ledger, write_ledger
+from vidops.data.splits import (
+    SplitError,
+    Targets,
+    assign,
+    check_coverage,
+    read_ledger,
+    write_ledger,
+    written_splits,
+)
 
 TARGETS = Targets(val=0.2, test=0.2)
 
@@ -75,7 +83,13 @@ def test_ledger_round_trips_and_bad_rows_are_named(tmp_path):
     path = tmp_path / "splits.csv"
     write_ledger(path, {"p2": "val", "p1": "train"})
     assert read_ledger(path) == {"p1": "train", "p2": "val"}
-    assert path.read_text().splitlines() == ["group,split", "p1,train", "p2,val"]
+    assert [r.split(",")[:2] for r in path.read_text().splitlines()] == [
+        ["group", "split"], ["p1", "train"], ["p2", "val"]]
+    assert written_splits(path) == {"p1": "train", "p2": "val"}
+    path.write_text(path.read_text().replace("p1,train", "p1,test"))  # the check stays train's
+    assert read_ledger(path)["p1"] == "test" and written_splits(path)["p1"] == "train"
+    path.write_text("group,split\np1,train\n")  # a ledger from before the checks
+    assert read_ledger(path) == {"p1": "train"} and written_splits(path) == {}
     path.write_text("group,split\np1,holdout\n")
     with pytest.raises(SplitError, match=r"splits\.csv:2: group 'p1' has unknown split 'holdout'"):
         read_ledger(path)
