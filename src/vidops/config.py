@@ -278,6 +278,7 @@ class ServeConfig(Checked):
 
     SECTION: ClassVar[str] = "serve"
     max_video_bytes: int = num(100 * 1024 * 1024, 1, None)  # a request's video larger is refused
+    max_clips: int = num(500, 1, 100_000)  # videos per request; more: refused before decoding
 
 
 @dataclass(frozen=True)

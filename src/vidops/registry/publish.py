@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import warnings
 from pathlib import Path
 
@@ -31,8 +32,12 @@ def publish_model(model_dir: Path, run_id: str, model_name: str, model_code: str
                       ColSpec(DataType.double, "score", required=False),
                       ColSpec(Map(DataType.double), "probabilities", required=False),
                       ColSpec(DataType.string, "error", required=False)])
-    signature = ModelSignature(inputs=Schema([ColSpec(DataType.binary, video_column)]),
-                               outputs=outputs)
+    # The input is a string column, not binary: JSON clients send base64 text, and MLflow
+    # decodes a binary column for the whole batch before the model sees it (one null or
+    # one entry that is not base64 failed every video of the request). The model decodes
+    # each row itself (bytes from Python are taken as they are) and fails only that row.
+    signature = ModelSignature(inputs=Schema([ColSpec(DataType.string, video_column,
+                                                      required=False)]), outputs=outputs)
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         # A dataset with no test clip has no example to give; the signature still holds.
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
@@ -47,7 +52,8 @@ def publish_model(model_dir: Path, run_id: str, model_name: str, model_code: str
             pip_requirements=pip_requirements,
             signature=signature,
             # A real test clip: MLflow checks that the model serves it before registering.
-            input_example=pd.DataFrame({video_column: [example.read_bytes()]}) if example else None,
+            input_example=(pd.DataFrame({video_column: [
+                base64.b64encode(example.read_bytes()).decode("ascii")]}) if example else None),
             registered_model_name=model_name,
         )
     return str(info.registered_model_version)

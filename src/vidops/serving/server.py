@@ -142,6 +142,22 @@ def request_limit(model: Any) -> int:
     return limit * 4 // 3 + (1 << 20)
 
 
+def parse_schema(model: Any) -> Any:
+    """The schema the request body is parsed with: the model's, with binary columns read as
+    text. Versions registered before 2026-12-06 declare the video column binary, and MLflow
+    then base64-decodes the whole column before the model runs, so one null or one entry
+    that is not base64 failed every video of the batch; read as text, each row reaches the
+    model, which decodes it and fails that row alone."""
+    from mlflow.types import ColSpec, DataType, Schema
+
+    schema = model.metadata.get_input_schema()
+    if schema is None or schema.is_tensor_spec() or not any(
+            c.type == DataType.binary for c in schema.inputs):
+        return schema
+    return Schema([ColSpec(DataType.string, c.name, required=False) if c.type == DataType.binary
+                   else c for c in schema.inputs])
+
+
 async def _body_within(request: Request, limit: int) -> bytes | None:
     """The body, or None as soon as it is known to exceed ``limit`` (before reading it all)."""
     declared = request.headers.get("content-length")
@@ -184,7 +200,7 @@ def build_app(follower: AliasFollower):
         content_type = request.headers.get("content-type") or ""
         try:
             result = await asyncio.to_thread(scoring_server.invocations, data, content_type,
-                                             served.model, served.model.metadata.get_input_schema())
+                                             served.model, parse_schema(served.model))
         except MlflowException as err:
             return Response(content=err.serialize_as_json(), status_code=err.get_http_status_code(),
                             media_type="application/json",

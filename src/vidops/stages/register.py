@@ -102,7 +102,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             promotion_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(promotion_path, asdict(result))
             return result
-        limits = {"max_video_bytes": (serve_cfg or ServeConfig()).max_video_bytes}
+        serve = serve_cfg or ServeConfig()
+        limits = {"max_video_bytes": serve.max_video_bytes, "max_clips": serve.max_clips}
         version = publish_model(model_dir, run_id, cfg.model_name, str(MODEL_CODE), VIDEO_COLUMN,
                                 PIP_REQUIREMENTS, limits,
                                 example=Path(test[0].path) if test else None)

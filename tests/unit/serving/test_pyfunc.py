@@ -84,3 +84,59 @@ def test_predict_files_names_the_users_file(model, numbered_video, tmp_path, mon
     assert out.loc[1, "error"].startswith(f"{bad}: not a readable video")
     (alone,) = predict_files("models:/m@champion", [bad])["error"]
     assert alone.startswith(f"{bad}: not a readable video")
+
+
+def test_a_null_or_non_base64_entry_costs_its_row_through_mlflows_parsing(model, numbered_video):
+    """#30: MLflow decoded the binary video column for the whole batch before the model ran,
+    so one null or one entry that is not base64 answered 400 for every video. Parsed as
+    vidops serve parses it (and as the string column new versions declare), each row arrives."""
+    import json
+
+    from mlflow.pyfunc import scoring_server
+    from mlflow.types import ColSpec, DataType, Schema
+
+    from vidops.serving.server import parse_schema
+
+    old = Schema([ColSpec(DataType.binary, "video")])  # what versions before this declared
+    good = base64.b64encode(numbered_video(30).read_bytes()).decode()
+    body = json.dumps({"dataframe_split": {"columns": ["video"],
+                                           "data": [[good], [None], ["%% not base64 %%"]]}})
+    with pytest.raises(MlflowException, match="Failed to convert column video"):
+        scoring_server._parse_json_data(body, None, old)  # the old way: the batch refused
+    served = SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: old))
+    parsed = scoring_server._parse_json_data(body, None, parse_schema(served))
+    out = model.predict(None, parsed.data)
+    assert out.loc[0, "label"] in CLASSES and pd.isna(out.loc[0, "error"])
+    assert out.loc[1, "error"] == "video 1: no video (null)"
+    assert "base64" in out.loc[2, "error"]
+
+
+def test_too_many_videos_are_refused_before_any_is_decoded(model, monkeypatch):
+    from vidops.serving import pyfunc
+
+    model.max_clips = 3
+    decoded = []
+    monkeypatch.setattr(pyfunc, "sample_bytes", lambda *a: decoded.append(1))
+    with pytest.raises(MlflowException, match=r"4 videos in one request is over the limit of 3 "
+                                              r"\(serve.max_clips\)") as err:
+        model.predict(None, pd.DataFrame({"video": [b"x"] * 4}))
+    assert err.value.get_http_status_code() == 400 and decoded == []
+
+
+def test_videos_are_decoded_and_scored_a_chunk_at_a_time(model, numbered_video):
+    """Memory per request is one chunk of clips' frames, however many videos it holds."""
+    from vidops.serving.pyfunc import CHUNK
+
+    batches = []
+    predict = model.loaded.predict_proba
+
+    def recorded(clips, *args):
+        batches.append(len(clips))
+        return predict(clips, *args)
+
+    model.loaded = SimpleNamespace(frames=model.loaded.frames, classes=model.loaded.classes,
+                                   predict_proba=recorded)
+    videos = [numbered_video(30).read_bytes()] * (2 * CHUNK + 3) + [None]
+    out = model.predict(None, pd.DataFrame({"video": videos}))
+    assert batches == [CHUNK, CHUNK, 3]
+    assert out["label"].iloc[:-1].notna().all() and out.loc[len(videos) - 1, "error"].endswith("(null)")
