@@ -372,7 +372,8 @@ def _model_name(params: Path) -> str:
 
 
 @app.command()
-def predict(videos: Annotated[list[Path], typer.Argument(help="video files to classify")],
+def predict(videos: Annotated[list[Path], typer.Argument(help="video files (or folders of them) to "
+                                                         "classify")],
             model_uri: str = typer.Option("", help="MLflow model URI (default: "
                                           "models:/<register.model_name>@champion)"),
             params: ParamsOpt = Path("params.yaml")) -> None:
@@ -385,7 +386,10 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
     with _known_errors():
         uri = model_uri or f"models:/{_model_name(params)}@champion"
         mlflow.set_tracking_uri(tracking_uri(Path(".")))
-        out = predict_files(uri, videos)
+        files = _video_files(videos, _extensions(params))
+        if not files:
+            raise VidopsError(f"no video files in {', '.join(map(str, videos))}")
+        out = predict_files(uri, files)
     failed = 0
     for row in out.itertuples():
         if isinstance(getattr(row, "error", None), str):
@@ -397,6 +401,23 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files to cl
         typer.echo(f"{row.file}: {row.label} ({row.score:.3f})  [{probs}]")
     if failed:
         raise typer.Exit(1)
+
+
+def _video_files(paths: list[Path], extensions: tuple[str, ...]) -> list[Path]:
+    """Files as given (a missing one is answered with its error); a folder: the video files
+    under it (ingest.extensions), sorted."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file()
+                          and p.suffix.lower() in extensions and not p.name.startswith("."))
+        else:
+            out.append(path)
+    return out
+
+
+def _extensions(params: Path) -> tuple[str, ...]:
+    return (load_params(params) if params.is_file() else Params()).ingest.extensions
 
 
 @app.command()

@@ -68,6 +68,36 @@ def test_predict_and_serve_read_the_model_name_from_params(runner, tmp_path, mon
     assert asked == ["models:/line-camera@champion", "line-camera"]
 
 
+def test_predict_on_a_folder_classifies_its_videos_and_an_empty_one_is_one_line(
+        runner, tmp_path, monkeypatch):
+    """#30: `vidops predict DIR` printed a raw traceback."""
+    import pandas as pd
+
+    from vidops.serving import pyfunc
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    clips = tmp_path / "clips"
+    (clips / "day2").mkdir(parents=True)
+    for name in ("b.mp4", "a.AVI", "day2/c.mov", "notes.txt", ".hidden.mp4"):
+        (clips / name).write_bytes(b"x")
+    asked: list = []
+
+    def fake_predict(uri, paths):
+        asked.extend(paths)
+        return pd.DataFrame({"file": [str(p) for p in paths], "label": ["ok"] * len(paths),
+                             "score": [1.0] * len(paths), "probabilities": [{"ok": 1.0}] * len(paths)})
+
+    monkeypatch.setattr(pyfunc, "predict_files", fake_predict)
+    result = runner.invoke(cli.app, ["predict", "clips"])
+    assert result.exit_code == 0, result.output
+    assert [p.as_posix() for p in asked] == ["clips/a.AVI", "clips/b.mp4", "clips/day2/c.mov"]
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(cli.app, ["predict", "empty"])
+    assert result.exit_code == 1 and "no video files in empty" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_serve_outside_a_project_serves_the_default_model_name(runner, tmp_path, monkeypatch):
     """A serving box has the tracking server, not the project's params.yaml."""
     from vidops.serving import server

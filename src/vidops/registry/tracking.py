@@ -144,6 +144,58 @@ class MlflowTracker:
             yield self
 
 
+OWNER_HOST, OWNER_PROCESS = "vidops.host", "vidops.process"  # machine; "pid started-at"
+
+
+def own_run(run_id: str) -> None:
+    """Tag a training run with the process that writes it (see ``close_orphans``)."""
+    import os
+    import socket
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_tag(run_id, OWNER_HOST, socket.gethostname())
+    client.set_tag(run_id, OWNER_PROCESS, _process(os.getpid()))
+
+
+def close_orphans(experiment_id: str, keep: str | None = None) -> list[str]:
+    """Runs of ``experiment_id`` left RUNNING by a training process of this machine that is
+    gone (killed, out of memory, the machine rebooted): marked KILLED, with a tag saying
+    why, so the MLflow UI does not show them running forever. A run whose training is
+    resumed (``keep``) and runs of other machines (a team's server) are left alone: only
+    this machine can tell whether its processes live. Returns the ids closed."""
+    import socket
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    host, closed = socket.gethostname(), []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                  max_results=1000):
+        owner = run.data.tags.get(OWNER_PROCESS, "")
+        if run.info.run_id == keep or run.data.tags.get(OWNER_HOST) != host or not owner:
+            continue
+        pid = owner.split()[0]
+        if pid.isdigit() and _process(int(pid)) == owner:
+            continue  # still running
+        client.set_terminated(run.info.run_id, status="KILLED")
+        client.set_tag(run.info.run_id, "vidops.closed", f"its training process ({owner}) on "
+                       f"{host} was gone when a later training started")
+        closed.append(run.info.run_id)
+    return closed
+
+
+def _process(pid: int) -> str:
+    """``"pid started-at"``: names one process, not whichever later reuses its pid ("" if gone)."""
+    import psutil
+
+    try:
+        return f"{pid} {psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return ""
+
+
 def settle_children(run_id: str, redo: bool) -> int:
     """Child runs a killed training left under ``run_id``: RUNNING ones are marked KILLED;
     with ``redo`` (the model selection they belong to runs again) all are deleted, so the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import shutil
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -121,20 +122,59 @@ def _bad_input(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def predict_files(model_uri: str, paths: list[Path]) -> pd.DataFrame:
-    """Load ``model_uri`` and classify video files; one row per file, in order (a file that
-    cannot be read gets its ``error``, naming the file)."""
-    model = mlflow.pyfunc.load_model(model_uri)
-    frame = pd.DataFrame({VIDEO_COLUMN: [p.read_bytes() for p in paths]})
-    out = model.predict(frame) if len(paths) != 1 else _one(model, frame, paths[0])
-    out.insert(0, "file", [str(p) for p in paths])
-    if "error" in out:  # "video 3: ..." -> the user's file name
-        out["error"] = [f"{p}: {e.split(': ', 1)[-1]}" if isinstance(e, str) else None
-                        for p, e in zip(paths, out["error"], strict=True)]
-    return out
+def load_registered(model_uri: str) -> tuple[mlflow.pyfunc.PyFuncModel, Path]:
+    """``mlflow.pyfunc.load_model`` into a folder of its own (returned; the caller removes it
+    when done). Left to choose, MLflow loads a local store's model in place and writes its
+    ``registered_model_meta`` file into the store: serving then modified the registry's
+    files, and failed on a read-only store (a mounted volume, a shared disk)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="vidops-model-"))
+    try:
+        return mlflow.pyfunc.load_model(model_uri, dst_path=str(folder)), folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
-def _one(model, frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+def predict_files(model_uri: str, paths: list[Path], per_call: int = 100) -> pd.DataFrame:
+    """Load ``model_uri`` and classify video files; one row per file, in order. A file that
+    cannot be read (missing, a folder, no permission) or decoded gets its ``error``, naming
+    the file; the others are answered, ``per_call`` files per request to the model."""
+    model, folder = load_registered(model_uri)
+    try:
+        return _predict_files(model, paths, per_call)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _predict_files(model, paths: list[Path], per_call: int) -> pd.DataFrame:
+    data: dict[int, bytes] = {}
+    errors: dict[int, str] = {}
+    for i, path in enumerate(paths):
+        try:
+            data[i] = path.read_bytes()
+        except OSError as err:
+            errors[i] = f"{path}: cannot be read ({err.strerror or err})"
+    rows: dict[int, dict] = {}
+    order = sorted(data)
+    for start in range(0, len(order), per_call):
+        part = order[start:start + per_call]
+        frame = pd.DataFrame({VIDEO_COLUMN: [data[i] for i in part]})
+        out = model.predict(frame) if len(part) != 1 else _one(model, frame)
+        for i, row in zip(part, out.to_dict("records"), strict=True):
+            error = row.get("error")
+            if isinstance(error, str):  # "video 3: ..." -> the user's file name
+                row["error"] = f"{paths[i]}: {error.split(': ', 1)[-1]}"
+            rows[i] = row
+    empty = {"label": None, "score": None, "probabilities": None}
+    result = pd.DataFrame([rows.get(i) or {**empty, "error": errors[i]} for i in range(len(paths))],
+                          columns=["label", "score", "probabilities", "error"], dtype=object)
+    result.insert(0, "file", [str(p) for p in paths])
+    return result
+
+
+def _one(model, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         return model.predict(frame)
     except MlflowException as err:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Served:
     model: Any  # mlflow.pyfunc.PyFuncModel
     loaded_at: str
     load_s: float
+    folder: Any = None  # where it was loaded (pyfunc.load_registered); removed when replaced
 
 
 @dataclass
@@ -69,14 +71,14 @@ class AliasFollower:
         return str(self.client.get_model_version_by_alias(self.name, self.alias).version)
 
     def _load(self, version: str) -> Served:
-        import mlflow.pyfunc
+        from vidops.serving.pyfunc import load_registered
 
         start = time.perf_counter()
-        model = mlflow.pyfunc.load_model(f"models:/{self.name}/{version}")
+        model, folder = load_registered(f"models:/{self.name}/{version}")
         seconds = time.perf_counter() - start
         log.info("loaded %s version %s in %.1f s", self.name, version, seconds)
         run_id = self.client.get_model_version(self.name, version).run_id
-        return Served(version, run_id, model, _now(), round(seconds, 2))
+        return Served(version, run_id, model, _now(), round(seconds, 2), folder)
 
     def check(self) -> bool:
         """Look the alias up once; switch when it moved. True when a switch happened."""
@@ -97,6 +99,8 @@ class AliasFollower:
                        f"version {self.served.version}: {type(err).__name__}: {err}")
             return False
         old, self.served = self.served, new  # the switch: one reference assignment
+        if old.folder is not None:  # requests in flight hold the old model, not its files
+            shutil.rmtree(old.folder, ignore_errors=True)
         self.state.error = None
         self.state.switches = [*self.state.switches[-9:], {"from": old.version, "to": new.version,
                                                             "at": new.loaded_at}]

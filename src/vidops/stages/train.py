@@ -23,7 +23,13 @@ from vidops.evaluation.plots import plot_curves, plot_selection
 from vidops.fileio import atomic_write, home_project
 from vidops.models.artifact import save_model_dir
 from vidops.registry.provenance import environment_tags, provenance_tags
-from vidops.registry.tracking import MlflowTracker, settle_children, setup_mlflow
+from vidops.registry.tracking import (
+    MlflowTracker,
+    close_orphans,
+    own_run,
+    settle_children,
+    setup_mlflow,
+)
 from vidops.training import distributed
 from vidops.training.augment import is_identity
 from vidops.training.checkpoint import Checkpoints, training_key
@@ -112,8 +118,13 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         log.warning("the MLflow run %s of the interrupted training is gone: starting over", prior)
         checkpoints.clear()
         prior = None
+    closed = close_orphans(experiment_id, keep=prior)
+    if closed:
+        log.warning("MLflow run(s) %s were left RUNNING by a training process that is gone: "
+                    "marked KILLED", ", ".join(closed))
     with (mlflow.start_run(run_id=prior) if prior else
           mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{model_cfg.arch}")) as run:
+        own_run(run.info.run_id)
         cached = checkpoints.read_json(SELECTION_FILE)
         if prior:
             log.info("continuing the interrupted training in MLflow run %s", prior)

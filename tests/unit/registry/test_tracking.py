@@ -91,3 +91,42 @@ def test_a_dvc_experiments_temporary_workspace_tracks_in_its_project(tmp_path, m
     lookalike = tmp_path / "q" / ".dvc" / "tmp" / "exps"  # the folder itself, not a workspace
     lookalike.mkdir(parents=True)
     assert home_project(lookalike) == lookalike
+
+
+def test_a_run_left_running_by_a_killed_training_is_closed_by_the_next(tmp_path, monkeypatch):
+    """#30: after a training was killed and params changed (so it was not resumed), its MLflow
+    run stayed RUNNING forever. The next training closes runs whose process is gone."""
+    import os
+    import subprocess
+    import sys
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from vidops.registry.tracking import close_orphans, own_run
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("vidops", artifact_location=(tmp_path / "a").as_uri())
+    killed = subprocess.run([sys.executable, "-c", f"""
+import os, signal, mlflow
+from vidops.registry.tracking import own_run
+run = mlflow.start_run(experiment_id={experiment!r})
+own_run(run.info.run_id)
+print(run.info.run_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""], capture_output=True, text=True, env=os.environ)
+    assert killed.returncode == -9, killed.stderr
+    orphan = killed.stdout.split()[0]
+    client = MlflowClient()
+    assert client.get_run(orphan).info.status == "RUNNING"
+    with mlflow.start_run(experiment_id=experiment) as resumed:
+        own_run(resumed.info.run_id)  # alive: this process
+        untagged = client.create_run(experiment).info.run_id  # not vidops's: left alone
+        assert close_orphans(experiment) == [orphan]
+        assert close_orphans(experiment) == []
+        assert client.get_run(resumed.info.run_id).info.status == "RUNNING"
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert "was gone when a later training started" in client.get_run(orphan).data.tags["vidops.closed"]
+    assert client.get_run(untagged).info.status == "RUNNING"

@@ -3,6 +3,7 @@
 import base64
 from types import SimpleNamespace
 
+import mlflow.pyfunc
 import pandas as pd
 import pytest
 import torch
@@ -76,7 +77,7 @@ def test_predict_files_names_the_users_file(model, numbered_video, tmp_path, mon
         def predict(self, frame):
             return model.predict(None, frame)
 
-    monkeypatch.setattr(mlflow.pyfunc, "load_model", lambda uri: Loaded())
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", lambda uri, dst_path=None: Loaded())
     bad = tmp_path / "garbage.mp4"
     bad.write_bytes(b"not a video" * 30)
     out = predict_files("models:/m@champion", [numbered_video(30), bad])
@@ -84,6 +85,13 @@ def test_predict_files_names_the_users_file(model, numbered_video, tmp_path, mon
     assert out.loc[1, "error"].startswith(f"{bad}: not a readable video")
     (alone,) = predict_files("models:/m@champion", [bad])["error"]
     assert alone.startswith(f"{bad}: not a readable video")
+    # #30: a missing file or a folder raised a traceback and nothing was answered
+    missing = tmp_path / "gone.mp4"
+    out = predict_files("models:/m@champion", [missing, numbered_video(30), tmp_path], per_call=1)
+    assert out.loc[0, "error"].startswith(f"{missing}: cannot be read (No such file")
+    assert out.loc[1, "label"] in CLASSES and pd.isna(out.loc[1, "error"])
+    assert out.loc[2, "error"].startswith(f"{tmp_path}: cannot be read (Is a directory")
+    assert list(out["file"]) == [str(missing), str(out.loc[1, "file"]), str(tmp_path)]
 
 
 def test_a_null_or_non_base64_entry_costs_its_row_through_mlflows_parsing(model, numbered_video):
@@ -140,3 +148,30 @@ def test_videos_are_decoded_and_scored_a_chunk_at_a_time(model, numbered_video):
     out = model.predict(None, pd.DataFrame({"video": videos}))
     assert batches == [CHUNK, CHUNK, 3]
     assert out["label"].iloc[:-1].notna().all() and out.loc[len(videos) - 1, "error"].endswith("(null)")
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def test_loading_a_registered_model_writes_nothing_into_the_store(tmp_path, monkeypatch):
+    """#30: serving from a read-only store failed: MLflow loads a local store's model in
+    place and writes its registered_model_meta file there."""
+    from vidops.serving.pyfunc import load_registered
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("e", artifact_location=(tmp_path / "store").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        mlflow.pyfunc.log_model(name="model", python_model=Echo(), registered_model_name="echo")
+
+    def written() -> list:
+        return list((tmp_path / "store").rglob("registered_model_meta"))
+
+    model, folder = load_registered("models:/echo/1")
+    assert written() == [] and folder.is_dir()
+    assert model.predict(pd.DataFrame({"x": [1]}))["x"].tolist() == [1]
+    mlflow.pyfunc.load_model("models:/echo/1")  # MLflow left to choose: into the store
+    assert written() != []

@@ -27,7 +27,7 @@ class Registry:
 def follower(monkeypatch):
     broken = {"3"}
 
-    def load_model(uri):
+    def load_model(uri, dst_path=None):
         version = uri.rsplit("/", 1)[1]
         if version in broken:
             raise OSError(f"no MLmodel file for {uri}")
