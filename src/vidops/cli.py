@@ -340,17 +340,24 @@ def history(params: ParamsOpt = Path("params.yaml")) -> None:
 def run(source: Path | None = typer.Option(None, help="folder of new clips to import first"),
         force: bool = typer.Option(False, help="re-run every stage even if up to date")) -> None:
     """Run the Prefect flow `video-pipeline` once."""
-    from vidops.pipeline.repo_lock import ensure_free
+    import atexit
+
+    from vidops.pipeline.repo_lock import hold_repo
+    from vidops.pipeline.watchdog import start_watchdog, stop_watchdog
 
     with _known_errors():
-        # Before the flow (and the Prefect server it may start): a busy project or a bad
-        # params.yaml is refused in a second, and before DVC deletes any stage's outputs.
-        ensure_free(Path("."))
+        # Before the flow (and the Prefect server it may start): a bad params.yaml or a busy
+        # project is refused in a second, and before DVC deletes any stage's outputs.
         load_params(Path("params.yaml"))
-    from vidops.pipeline.prefect_flow import video_pipeline
+        with hold_repo(Path(".")) as lock_fd:
+            # Whatever this process starts dies with it, however it dies, and the lock is
+            # held until then: the watchdog holds it too (pipeline/watchdog.py). Registered
+            # before the flow starts the Prefect server, so at exit it runs after Prefect
+            # has stopped the server.
+            atexit.register(stop_watchdog, start_watchdog(lock_fd))
+            from vidops.pipeline.prefect_flow import video_pipeline
 
-    with _known_errors():
-        summary = video_pipeline(source=str(source) if source else None, force=force)
+            summary = video_pipeline(source=str(source) if source else None, force=force)
     typer.echo(json.dumps(summary, indent=2))
 
 

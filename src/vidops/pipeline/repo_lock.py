@@ -13,6 +13,9 @@ from pathlib import Path
 from vidops.errors import VidopsError
 
 LOCK_FILE = ".vidops.lock"
+# Repositories whose lock this process holds for a whole command (`vidops run`): the flow
+# inside it takes the lock again without waiting for itself.
+_HELD: set[Path] = set()
 
 
 class RepoBusy(VidopsError, RuntimeError):
@@ -20,12 +23,16 @@ class RepoBusy(VidopsError, RuntimeError):
 
 
 @contextmanager
-def repo_lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``root`` or fail at once naming the holder.
+def repo_lock(root: Path) -> Iterator[int]:
+    """Hold an exclusive lock on ``root`` or fail at once naming the holder; yields the
+    lock file's descriptor (a process it is passed to holds the lock as long as it lives).
 
     DVC's own lock only covers one DVC command at a time; a flow runs six, and a second
     flow slipping in between two stages would train on a half-updated workspace.
     """
+    if root.resolve() in _HELD:  # this process's command holds it already
+        yield -1
+        return
     path = root / LOCK_FILE
     handle = path.open("a+")
     try:
@@ -42,7 +49,7 @@ def repo_lock(root: Path) -> Iterator[None]:
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         handle.flush()
         try:
-            yield
+            yield handle.fileno()
         finally:
             handle.truncate(0)  # the holder line is there only while the lock is held
             handle.flush()
@@ -50,11 +57,12 @@ def repo_lock(root: Path) -> Iterator[None]:
         handle.close()  # closing releases the lock
 
 
-def ensure_free(root: Path) -> None:
-    """Fail at once when a run holds ``root``; holds nothing afterwards.
-
-    Called before the Prefect server starts (tens of seconds): a second `vidops run` is
-    refused in a second, not after the server is up. The flow takes the lock itself too.
-    """
-    with repo_lock(root):
-        pass
+@contextmanager
+def hold_repo(root: Path) -> Iterator[int]:
+    """``repo_lock`` for a whole command: the flow it runs takes the lock again freely."""
+    with repo_lock(root) as fd:
+        _HELD.add(root.resolve())
+        try:
+            yield fd
+        finally:
+            _HELD.discard(root.resolve())
