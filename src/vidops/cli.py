@@ -290,32 +290,51 @@ def _registry(params: Path):
     return MlflowClient(), load_params(params).register.model_name, uri
 
 
+def _data_classes(params: Path) -> list[str] | None:
+    """The classes of the project's data (its manifest), None where there is none."""
+    from vidops.data.records import read_manifest
+
+    manifest = Path(load_params(params).paths.manifest) if params.is_file() else None
+    if manifest is None or not manifest.is_file():
+        return None
+    return sorted({r.label for r in read_manifest(manifest)})
+
+
 @app.command()
 def promote(version: str = typer.Option(..., help="model version to make champion"),
             reason: str = typer.Option(..., help="why, for the audit trail"),
+            force: bool = typer.Option(False, help="even when it answers over other classes "
+                                                   "than the project's data"),
             params: ParamsOpt = Path("params.yaml")) -> None:
     """Make a version `champion` by hand (bypasses the gate; recorded in the history)."""
     from vidops.registry.champion import move_champion
+    from vidops.registry.classes import check_same_task
     from vidops.registry.lock import registry_lock
 
     with _known_errors():
         client, name, uri = _registry(params)
         with registry_lock(uri, name):
+            check_same_task(client, name, version, _data_classes(params), force)
             event = move_champion(client, name, version, "promote", reason)
     typer.echo(f"{name}: champion is now version {event.version} (was {event.previous})")
 
 
 @app.command()
 def rollback(reason: str = typer.Option(..., help="why, for the audit trail"),
+             force: bool = typer.Option(False, help="even when that version answers over other "
+                                                    "classes than the project's data"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Give `champion` back to the version that held it before the current one."""
     from vidops.registry.champion import rollback as roll_back
+    from vidops.registry.classes import check_same_task
     from vidops.registry.lock import registry_lock
 
     with _known_errors():
         client, name, uri = _registry(params)
+        classes = _data_classes(params)
         with registry_lock(uri, name):
-            event = roll_back(client, name, reason)
+            event = roll_back(client, name, reason, lambda version: check_same_task(
+                client, name, version, classes, force))
     typer.echo(f"{name}: champion rolled back to version {event.version} (was {event.previous})")
 
 

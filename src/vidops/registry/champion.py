@@ -136,12 +136,15 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
 
 
-def rollback(client, name: str, reason: str) -> ChampionEvent:
-    """Give `champion` back to the version that held it before the current one."""
+def rollback(client, name: str, reason: str, check=None) -> ChampionEvent:
+    """Give `champion` back to the version that held it before the current one;
+    ``check(version)`` may refuse that version first (registry/classes.py)."""
     current = current_champion(client, name)
     if current is None:
         raise RegistryError(f"{name} has no champion to roll back from")
     for event in reversed(history(client, name)):
         if event.version == current and event.previous and event.previous != current:
+            if check is not None:
+                check(event.previous)
             return move_champion(client, name, event.previous, "rollback", reason)
     raise RegistryError(f"{name}: no earlier champion than version {current} in the history")

@@ -129,9 +129,18 @@ class AliasFollower:
     def describe(self) -> dict[str, Any]:
         s = self.served
         return {"model_name": self.name, "alias": self.alias, "version": s.version,
+                "classes": served_classes(s.model),
                 "run_id": s.run_id, "loaded_at": s.loaded_at, "load_s": s.load_s,
                 "poll_s": self.poll_s, "last_check": self.state.last_check,
                 "error": self.state.error, "switches": self.state.switches}
+
+
+def served_classes(model: Any) -> list[str] | None:
+    """The labels the served version answers with (None: not a vidops pyfunc)."""
+    try:
+        return list(model.unwrap_python_model().loaded.classes)
+    except AttributeError:
+        return None
 
 
 def request_limit(model: Any) -> int:

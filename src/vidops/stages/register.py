@@ -19,8 +19,9 @@ from vidops.errors import VidopsError
 from vidops.fileio import atomic_write_json, digest_file
 from vidops.models.artifact import META, ModelIdentity, model_identity
 from vidops.registry.champion import CHALLENGER, current_champion, describe_model, move_champion
+from vidops.registry.classes import CLASSES_TAG, classes_tag, difference, version_classes
 from vidops.registry.descriptions import version_description
-from vidops.registry.gate import compare, decide
+from vidops.registry.gate import GateDecision, compare, decide
 from vidops.registry.lock import registry_lock
 from vidops.registry.provenance import PROVENANCE, provenance_tags
 from vidops.registry.publish import publish_model
@@ -110,8 +111,10 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     else:
         log.info("%s version %s already holds run %s: deciding on it again, nothing new "
                  "registered", cfg.model_name, version, run_id)
+    classes = json.loads((model_dir / META).read_text())["classes"]
     for key, value in {**provenance, "run_id": run_id, REGISTRATION: PENDING,
-                       "dvc_experiment": experiment or ""}.items():
+                       "dvc_experiment": experiment or "",
+                       CLASSES_TAG: classes_tag(classes)}.items():
         if value:  # an empty tag says nothing (no experiment)
             client.set_model_version_tag(cfg.model_name, version, key, value)
     with registry_lock(uri, cfg.model_name):
@@ -126,7 +129,17 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             atomic_write_json(promotion_path, asdict(result))
             return result
         champion_f1, paired, recalls = None, None, None
-        if champion:
+        theirs = version_classes(client, cfg.model_name, champion) if champion else None
+        other_task = difference(classes, theirs, f"champion version {champion}") \
+            if theirs is not None else ""
+        if other_task:
+            # Another task: re-scoring the champion on these clips compares nothing.
+            decision = GateDecision(False, (
+                f"a different task: champion version {champion} answers over {len(theirs)} "
+                f"classes, this model over {len(classes)} ({other_task}); the gate compares "
+                f"models of one task only: make it champion on purpose with `vidops promote "
+                f"--version {version} --force --reason ...`"))
+        elif champion:
             if predictions is None:
                 raise RegisterError("register needs the challenger's predictions CSV to compare it "
                                  "with the champion clip by clip")
@@ -134,8 +147,9 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             champion_f1, paired, recalls = compare(
                 truth, read_predictions(predictions, test),
                 rescore(f"models:/{cfg.model_name}/{champion}", test), [c.group for c in test])
-        decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta, cfg.gate, paired,
-                          recalls, cfg.max_class_drop)
+        if not other_task:
+            decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta, cfg.gate,
+                              paired, recalls, cfg.max_class_drop)
         promote, reason = decision.promote, decision.reason
         if promote and experiment and not cfg.promote_experiments:
             # `dvc exp run` explores; production moves only when the user says so.
