@@ -86,14 +86,17 @@ def synth(out_dir: Annotated[Path, typer.Argument(help="folder to write <class>/
 def import_(source: Annotated[Path, typer.Argument(help="folder per class, or folder with labels.csv")],
             group_column: str = typer.Option("group", help="labels.csv column that holds the group"),
             params: ParamsOpt = Path("params.yaml"),
-            no_dvc: bool = typer.Option(False, "--no-dvc", help="copy only; skip `dvc add`")) -> None:
+            no_dvc: bool = typer.Option(False, "--no-dvc", help="copy only; skip `dvc add`"),
+            new_classes: bool = typer.Option(False, "--new-classes",
+                                             help="allow classes the project's data does not "
+                                                  "have yet (another task)")) -> None:
     """Copy new clips into data/raw/<label>/, skip bytes already there, `dvc add` them."""
     from vidops.data.raw_store import import_clips
 
     with _known_errors():
         cfg = load_params(params)
         result = import_clips(source, Path(cfg.paths.raw), cfg.ingest.extensions, group_column,
-                              dvc_root=None if no_dvc else Path("."))
+                              dvc_root=None if no_dvc else Path("."), new_classes=new_classes)
     for line in result.ignored + result.conflicts:
         typer.secho(f"not imported: {line}", err=True, fg="yellow")
     typer.echo(f"imported {len(result.copied)} new clips, {len(result.duplicates)} already present"

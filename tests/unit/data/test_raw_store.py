@@ -132,3 +132,21 @@ def test_an_import_killed_between_its_two_dvc_files_recovers(tmp_path, caplog):
     status = subprocess.run(["dvc", "status", "--json"], cwd=tmp_path, capture_output=True,
                             text=True, check=True)
     assert status.stdout.strip() == "{}"
+
+
+def test_clips_of_classes_the_project_lacks_are_refused_without_the_flag(tmp_path):
+    """#31: importing a user's six classes into the demo's project made a ten-class model."""
+    from vidops.errors import DataError
+
+    mine, demo, raw = tmp_path / "mine", tmp_path / "demo", tmp_path / "raw"
+    _tree(demo, {"spin/a.mp4": b"A", "still/b.mp4": b"B"})
+    _tree(mine, {"wave/c.mp4": b"C", "spin/d.mp4": b"D"})
+    assert len(import_clips(demo, raw, EXT, new_classes=False).copied) == 2  # first: anything
+    before = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*"))
+    with pytest.raises(DataError, match=r"brings 1 class\(es\) this project's data does not have "
+                                        r"\(wave; it has spin, still\).*--new-classes"):
+        import_clips(mine, raw, EXT, new_classes=False)
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*")) == before  # nothing
+    assert len(import_clips(mine, raw, EXT, new_classes=True).copied) == 2
+    _tree(mine, {"wave/e.mp4": b"E"})  # more of classes it has now: no flag needed
+    assert len(import_clips(mine, raw, EXT, new_classes=False).copied) == 1
