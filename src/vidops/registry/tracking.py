@@ -35,6 +35,31 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{database}"
 
 
+def _project_store(uri: str, root: Path) -> bool:
+    """Whether ``uri`` is a SQLite store inside the project (not a team's server, nor a
+    store elsewhere named on purpose)."""
+    if not uri.startswith("sqlite:///"):
+        return False
+    return Path(uri.removeprefix("sqlite:///")).resolve().is_relative_to(home_project(root).resolve())
+
+
+def _refuse_outside(uri: str, experiment) -> None:
+    """The project's store keeps its artifacts inside it. A location outside (an experiment
+    made by another tool, a store copied from elsewhere that ``relocate_store`` cannot
+    place) would have trainings write through the project into another folder."""
+    from vidops.registry.champion import RegistryError
+
+    location = experiment.artifact_location or ""
+    path = location.removeprefix("file://")
+    store = Path(uri.removeprefix("sqlite:///")).parent.resolve()
+    if path.startswith("/") and not Path(path).resolve().is_relative_to(store):
+        raise RegistryError(
+            f"{uri}: experiment {experiment.name!r} keeps its artifacts at {location}, outside "
+            f"the project's store {store}: a training would write there. Name another "
+            f"experiment (train.experiment), or move those artifacts under {store} and the "
+            "experiment's artifact_location with them")
+
+
 def _relative_sqlite(uri: str) -> bool:
     return uri.startswith("sqlite:///") and not uri.removeprefix("sqlite:///").startswith("/")
 
@@ -103,6 +128,8 @@ def setup_mlflow(root: Path, experiment: str) -> str:
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
+    if found is not None and _project_store(uri, root):
+        _refuse_outside(uri, found)
     if found is not None:
         if found.tags.get(EXPERIMENT_KIND) != CLASSIC_ML:
             mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, CLASSIC_ML)

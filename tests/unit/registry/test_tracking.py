@@ -130,3 +130,30 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert client.get_run(orphan).info.status == "KILLED"
     assert "was gone when a later training started" in client.get_run(orphan).data.tags["vidops.closed"]
     assert client.get_run(untagged).info.status == "RUNNING"
+
+
+def test_an_experiment_keeping_artifacts_outside_the_project_store_is_refused(tmp_path,
+                                                                              monkeypatch):
+    """#30: a local store whose experiment points outside the project would have trainings
+    write through it into another folder (a copy into its original)."""
+    from mlflow import MlflowClient
+
+    from vidops.registry.champion import RegistryError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    project = tmp_path / "project"
+    project.mkdir()
+    setup_mlflow(project, "vidops")  # made by vidops: inside the store, accepted again
+    assert setup_mlflow(project, "vidops")
+    uri = tracking_uri(project)
+    elsewhere = (tmp_path / "elsewhere").as_uri()
+    MlflowClient(uri).create_experiment("made-by-hand", artifact_location=elsewhere)
+    with pytest.raises(RegistryError, match=rf"'made-by-hand' keeps its artifacts at {elsewhere}, "
+                                            r"outside the project's store .*train\.experiment"):
+        setup_mlflow(project, "made-by-hand")
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    shared = f"sqlite:///{outside / 'mlflow.db'}"
+    MlflowClient(shared).create_experiment("made-by-hand", artifact_location=elsewhere)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared)  # a store elsewhere, named on purpose
+    assert setup_mlflow(project, "made-by-hand")
