@@ -432,6 +432,27 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files (or f
         raise typer.Exit(1)
 
 
+@app.command()
+def request(videos: Annotated[list[Path], typer.Argument(help="video files (or folders of them)")],
+            params: ParamsOpt = Path("params.yaml")) -> None:
+    """Print the JSON body that asks a served model about these videos (MLflow's
+    dataframe_split, base64): `vidops request clip.mp4 > req.json`, then
+    `curl --data-binary @req.json` (a body on the command line is limited to ~128 KB)."""
+    import base64
+
+    with _known_errors():
+        files = _video_files(videos, _extensions(params))
+        if not files:
+            raise VidopsError(f"no video files in {', '.join(map(str, videos))}")
+        rows = []
+        for path in files:
+            try:
+                rows.append([base64.b64encode(path.read_bytes()).decode("ascii")])
+            except OSError as err:
+                raise VidopsError(f"{path}: cannot be read ({err.strerror or err})") from None
+    typer.echo(json.dumps({"dataframe_split": {"columns": ["video"], "data": rows}}))
+
+
 def _video_files(paths: list[Path], extensions: tuple[str, ...]) -> list[Path]:
     """Files as given (a missing one is answered with its error); a folder: the video files
     under it (ingest.extensions), sorted."""

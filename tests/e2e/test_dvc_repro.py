@@ -244,8 +244,37 @@ def _serve_champion(project):
         assert status == 400 and "not a readable video" in answer["message"]
         status, _ = _post(port, (project / "data/raw/still/still_000.mp4").read_bytes())
         assert status == 200  # still serving after the bad request
+        _readme_request_on_a_big_clip(project, port)
     finally:
         stop_group(server)
+
+
+def _readme_request_on_a_big_clip(project, port: int) -> None:
+    """#31: the README's `curl -d "...$(base64 -w0 clip)..."` failed with "Argument list too
+    long" on any clip over ~96 KB. Its lines now, run as written (only the port differs),
+    on a clip over 1 MB."""
+    import cv2
+    import numpy as np
+
+    readme = (REPO / "README.md").read_text()
+    lines = [line.split("#")[0].strip() for line in readme.splitlines()
+             if line.startswith(("vidops request ", "curl -s 127.0.0.1:5001/invocations"))]
+    assert len(lines) == 2, lines
+    folder = project / "big"
+    folder.mkdir()
+    writer = cv2.VideoWriter(str(folder / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0,
+                             (320, 240))
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # noise: nothing to compress
+        writer.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    assert (folder / "clip.mp4").stat().st_size > 1 << 20
+    script = "\n".join(lines).replace("127.0.0.1:5001", f"127.0.0.1:{port}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (answer,) = json.loads(done.stdout)["predictions"]
+    assert answer["label"] in ("pulse", "slide", "spin", "still") and answer["error"] is None
 
 
 def test_validation_failure_stops_dvc_repro_with_the_reason(tmp_path, tiny_source):

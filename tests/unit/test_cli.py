@@ -164,3 +164,17 @@ def test_help_spells_flags_options_and_arguments_as_click_does(runner):
     assert any(line.split()[1:3] == ["--poll-s", "FLOAT"] for line in serve.splitlines())
     missing = runner.invoke(cli.app, ["import"], env=env)
     assert missing.exit_code == 2 and "Missing argument 'SOURCE'" in missing.output
+
+
+def test_request_prints_the_body_a_served_model_reads(runner, tmp_path, monkeypatch):
+    import base64
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.mp4").write_bytes(b"video bytes")
+    body = json.loads(runner.invoke(cli.app, ["request", "a.mp4"]).output)
+    assert body == {"dataframe_split": {"columns": ["video"],
+                                        "data": [[base64.b64encode(b"video bytes").decode()]]}}
+    missing = runner.invoke(cli.app, ["request", "gone.mp4"])
+    assert missing.exit_code == 1 and "gone.mp4: cannot be read" in missing.output
+    assert "Traceback" not in missing.output
