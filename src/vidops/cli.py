@@ -418,7 +418,11 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files (or f
         files = _video_files(videos, _extensions(params))
         if not files:
             raise VidopsError(f"no video files in {', '.join(map(str, videos))}")
-        out = predict_files(uri, files)
+        with _decoder_noise_kept_back():
+            out = predict_files(uri, files)
+        version = _answering_version(uri)
+    if version:
+        typer.echo(f"answered by {version}", err=True)
     failed = 0
     for row in out.itertuples():
         if isinstance(getattr(row, "error", None), str):
@@ -430,6 +434,45 @@ def predict(videos: Annotated[list[Path], typer.Argument(help="video files (or f
         typer.echo(f"{row.file}: {row.label} ({row.score:.3f})  [{probs}]")
     if failed:
         raise typer.Exit(1)
+
+
+def _answering_version(uri: str) -> str:
+    """``name version N (@alias)`` for a ``models:/name@alias`` or ``models:/name/N`` URI."""
+    from mlflow import MlflowClient
+
+    target = uri.removeprefix("models:/")
+    try:
+        if "@" in target:
+            name, alias = target.split("@", 1)
+            return (f"{name} version {MlflowClient().get_model_version_by_alias(name, alias).version}"
+                    f" (@{alias})")
+        name, _, version = target.partition("/")
+        return f"{name} version {version}" if version.isdigit() else ""
+    except Exception:  # only a courtesy line: the answers are already printed
+        return ""
+
+
+@contextmanager
+def _decoder_noise_kept_back() -> Iterator[None]:
+    """FFmpeg and OpenCV write warnings about a damaged file straight to fd 2, above the
+    clean error line that names it; kept back, and shown only if something crashes."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace")[-4000:])
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @app.command()

@@ -65,8 +65,10 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
 
     promotion = json.loads((project / "reports" / "promotion.json").read_text())
     assert promotion["promoted"] and promotion["version"] == "1"
-    predicted = sh("vidops", "predict", "data/raw/spin/spin_000.mp4", cwd=project).stdout
+    asked = sh("vidops", "predict", "data/raw/spin/spin_000.mp4", cwd=project)
+    predicted = asked.stdout
     assert predicted.startswith("data/raw/spin/spin_000.mp4: ")
+    assert "answered by vidops-classifier version 1 (@champion)" in asked.stderr
     assert any(c in predicted for c in ("pulse", "slide", "spin", "still"))
     _serve_champion(project)
 

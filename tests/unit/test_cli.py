@@ -178,3 +178,37 @@ def test_request_prints_the_body_a_served_model_reads(runner, tmp_path, monkeypa
     missing = runner.invoke(cli.app, ["request", "gone.mp4"])
     assert missing.exit_code == 1 and "gone.mp4: cannot be read" in missing.output
     assert "Traceback" not in missing.output
+
+
+def test_predict_keeps_decoder_noise_back_unless_something_crashes(runner, tmp_path, monkeypatch,
+                                                                   capfd):
+    """#31: FFmpeg/OpenCV warnings printed above the clean error line naming the file."""
+    import os
+
+    import pandas as pd
+
+    from vidops.serving import pyfunc
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (tmp_path / "a.mp4").write_bytes(b"x")
+
+    def noisy(uri, paths):
+        os.write(2, b"[mov,mp4 @ 0x55] moov atom not found\n")
+        return pd.DataFrame({"file": ["a.mp4"], "label": [None], "score": [None],
+                             "probabilities": [None], "error": ["a.mp4: not a readable video"]})
+
+    monkeypatch.setattr(pyfunc, "predict_files", noisy)
+    result = runner.invoke(cli.app, ["predict", "a.mp4"])
+    assert result.exit_code == 1 and "a.mp4: error: not a readable video" in result.output
+    assert "moov atom" not in capfd.readouterr().err
+
+    def crashing(uri, paths):
+        os.write(2, b"decoder said why\n")
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pyfunc, "predict_files", crashing)
+    result = runner.invoke(cli.app, ["predict", "a.mp4"])
+    assert isinstance(result.exception, RuntimeError)
+    said = (result.stderr if result.stderr_bytes is not None else "") + result.output
+    assert "decoder said why" in said + capfd.readouterr().err  # a crash keeps what was said
