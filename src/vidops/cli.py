@@ -360,12 +360,14 @@ def history(params: ParamsOpt = Path("params.yaml")) -> None:
 
 @app.command()
 def run(source: Path | None = typer.Option(None, help="folder of new clips to import first"),
-        force: bool = typer.Option(False, help="re-run every stage even if up to date")) -> None:
+        force: bool = typer.Option(False, help="re-run every stage even if up to date"),
+        as_json: bool = typer.Option(False, "--json", help="print the flow's result as JSON "
+                                                            "instead of the summary")) -> None:
     """Run the Prefect flow `video-pipeline` once."""
     import atexit
 
     from vidops.pipeline.repo_lock import hold_repo
-    from vidops.pipeline.watchdog import start_watchdog, stop_watchdog
+    from vidops.pipeline.watchdog import release_lock, start_watchdog, stop_watchdog
 
     with _known_errors():
         # Before the flow (and the Prefect server it may start): a bad params.yaml or a busy
@@ -373,14 +375,24 @@ def run(source: Path | None = typer.Option(None, help="folder of new clips to im
         load_params(Path("params.yaml"))
         with hold_repo(Path(".")) as lock_fd:
             # Whatever this process starts dies with it, however it dies, and the lock is
-            # held until then: the watchdog holds it too (pipeline/watchdog.py). Registered
-            # before the flow starts the Prefect server, so at exit it runs after Prefect
-            # has stopped the server.
-            atexit.register(stop_watchdog, start_watchdog(lock_fd))
-            from vidops.pipeline.prefect_flow import video_pipeline
+            # held until then: the watchdog holds it too (pipeline/watchdog.py). Its stop
+            # is registered before the flow starts the Prefect server, so at exit it runs
+            # after Prefect has sent its last logs and stopped the server.
+            watchdog = start_watchdog(lock_fd)
+            atexit.register(stop_watchdog, watchdog)
+            try:
+                from vidops.pipeline.prefect_flow import video_pipeline
 
-            summary = video_pipeline(source=str(source) if source else None, force=force)
-    typer.echo(json.dumps(summary, indent=2))
+                summary = video_pipeline(source=str(source) if source else None, force=force)
+            finally:
+                release_lock(watchdog, lock_fd)  # the flow and its stages are over
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from vidops.pipeline.run_summary import summary_lines
+
+    for line in summary_lines(summary):
+        typer.echo(line)
 
 
 @app.command()

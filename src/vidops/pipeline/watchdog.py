@@ -28,6 +28,7 @@ import select
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 GRACE_S = 10.0  # SIGTERM, then this long before SIGKILL
 POLL_S = 0.1
@@ -45,18 +46,32 @@ def start_watchdog(lock_fd: int) -> tuple[subprocess.Popen, int]:
     return watchdog, write_end
 
 
+def release_lock(started: tuple[subprocess.Popen, int], lock_fd: int) -> None:
+    """The flow is over and every stage with it: the watchdog lets the repository lock go
+    (it keeps watching until this process exits: the temporary Prefect server is stopped by
+    Prefect at exit, after its last logs are sent). Returns once it has."""
+    watchdog, write_end = started
+    os.write(write_end, b"d")
+    held = Path(f"/proc/{watchdog.pid}/fd/{lock_fd}")  # pass_fds keeps the number
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and watchdog.poll() is None:
+        if Path("/proc").is_dir() and not held.exists():
+            return
+        time.sleep(0.01)
+
+
 def stop_watchdog(started: tuple[subprocess.Popen, int]) -> None:
-    """This process is done: the watchdog stops whatever is left and releases the lock;
-    waited for, so a `vidops run` right after this one finds the repository free."""
+    """This process is exiting: the watchdog stops whatever is left and ends; waited for."""
     watchdog, write_end = started
     os.close(write_end)
     with contextlib.suppress(subprocess.TimeoutExpired):
         watchdog.wait(timeout=3 * GRACE_S)
 
 
-def watch(parent_pid: int, read_end: int, stopping=lambda: None) -> int:
+def watch(parent_pid: int, read_end: int, stopping=lambda: None, release=lambda: None) -> int:
     """Wait for ``parent_pid`` to be gone; stop what it left running (``stopping`` is
-    called first). Returns how many."""
+    called first). ``release`` is called when the parent says its flow is over. Returns
+    how many processes were stopped."""
     import psutil
 
     try:
@@ -74,8 +89,10 @@ def watch(parent_pid: int, read_end: int, stopping=lambda: None) -> int:
         except psutil.NoSuchProcess:
             break
         ready, _, _ = select.select([read_end], [], [], POLL_S)
-        if ready and not os.read(read_end, 64):
-            break  # end of file: the parent exited or died
+        if ready:
+            if not os.read(read_end, 64):
+                break  # end of file: the parent exited or died
+            release()
     if leader:
         seen.update({p.pid: p for p in _group(parent_pid) if p.pid != me})
     left = [p for p in _alive_tree(seen.values()) if p.pid != me]
@@ -143,12 +160,22 @@ def _name(proc) -> str:
 
 def main(argv: list[str]) -> int:
     parent_pid, read_end, lock_fd = (int(a) for a in argv)
-    stopped = watch(parent_pid, read_end, lambda: _holder(
-        lock_fd, f"pid {os.getpid()}: stopping what vidops run (pid {parent_pid}) left running"))
-    if stopped:
+    held = [lock_fd]
+
+    def release() -> None:
+        if held:
+            os.close(held.pop())  # this process's share of the repository lock
+
+    def stopping() -> None:
+        if held:
+            _holder(lock_fd, f"pid {os.getpid()}: stopping what vidops run (pid {parent_pid}) "
+                             "left running")
+
+    stopped = watch(parent_pid, read_end, stopping, release)
+    if stopped and held:
         time.sleep(0.1)  # let the killed processes' file handles close before the lock goes
         _holder(lock_fd, "")
-    os.close(lock_fd)  # the repository is free: nothing vidops run started is left
+    release()  # nothing vidops run started is left
     return 0
 
 

@@ -1,0 +1,65 @@
+"""The summary that ends `vidops run` and `vidops demo`: what ran, how good (with its
+interval and the recipe's cross-validated figure), what the gate decided and why, and
+where to look. One function, so the two entry points cannot drift apart."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from vidops.config import load_params
+from vidops.registry.descriptions import TRAINING_VIEW, recipe_cv_sentence
+
+
+def summary_lines(summary: dict[str, Any], params: Path = Path("params.yaml")) -> list[str]:
+    """The lines of the summary of one flow run (``video_pipeline``'s return value)."""
+    paths = load_params(params).paths
+    out = ["", "== stages =="]
+    out += [f"  {stage:9s} {status}" for stage, status in summary["stages"].items()]
+    metrics_path, promotion_path = Path(paths.metrics), Path(paths.promotion)
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text())
+        f1_low, f1_high = metrics["macro_f1_ci"]
+        out += ["", "== test metrics ==",
+                f"  accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f} "
+                f"[95% CI {f1_low:.2f}, {f1_high:.2f}]  weighted F1 {metrics['weighted_f1']:.3f}  "
+                f"({metrics['n_clips']} clips)"]
+        out += [f"  {name:10s} P {f['precision']:.2f} R {f['recall']:.2f} F1 {f['f1']:.2f} "
+                f"n={f['support']}" for name, f in metrics["per_class"].items()]
+        if metrics.get("recipe_cv"):
+            out += textwrap.wrap(recipe_cv_sentence(metrics["recipe_cv"], markdown=False), 90,
+                                 initial_indent="  ", subsequent_indent="  ")
+    if promotion_path.is_file():
+        promotion = json.loads(promotion_path.read_text())
+        out += ["", "== registry ==",
+                f"  {promotion['model_name']} v{promotion['version']}: "
+                f"{'champion' if promotion['promoted'] else 'challenger only'} - "
+                f"{promotion['reason']}"]
+    out += ["", "== where to look =="]
+    out += [f"  {line}" for line in (
+        f"{paths.confusion}, {paths.curves}   pictures of the result",
+        f"{paths.metrics}, {paths.validation}   figures and the data verdict",
+        f"{paths.data_docs}/verdict.html   the data verdict as a page (Great Expectations' "
+        "Data Docs beside it)",
+        "dvc repro / dvc metrics show / dvc plots show   the DVC view (`make plots-offline` "
+        "once: the plots page then draws with no network)",
+        "dvc exp show --drop '.*' --keep 'Experiment|macro_f1|accuracy|model.arch'   this run "
+        "in the `workspace` row (`main` shows ! until dvc.lock and the reports are committed)",
+        "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   runs and the registry: open "
+        f"http://127.0.0.1:5000/#/experiments/1?{TRAINING_VIEW} (MLflow 3 otherwise "
+        "opens on its GenAI overview)",
+        f"vidops predict {_a_test_clip(Path(paths.predictions))}   the champion on a clip",
+    )]
+    return out
+
+
+def _a_test_clip(predictions: Path) -> str:
+    """A clip of the test split to try `vidops predict` on."""
+    if predictions.is_file():
+        with predictions.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                return row["path"]
+    return "CLIP.mp4"

@@ -1,0 +1,54 @@
+"""`vidops run` and `vidops demo` end with one summary (#31: run printed ~100 lines of JSON)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from vidops import cli
+from vidops.pipeline import prefect_flow
+from vidops.pipeline.run_summary import summary_lines
+
+FLOW_RESULT = {"stages": {"ingest": "ran", "train": "ran", "register": "ran"}}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/metrics.json").write_text(json.dumps({
+        "accuracy": 0.9, "macro_f1": 0.88, "macro_f1_ci": [0.7, 1.0], "weighted_f1": 0.89,
+        "n_clips": 12, "per_class": {"hug": {"precision": 1.0, "recall": 0.8, "f1": 0.89,
+                                             "support": 6}}}))
+    (tmp_path / "reports/promotion.json").write_text(json.dumps({
+        "model_name": "m", "version": "3", "promoted": False,
+        "reason": "a different task: champion version 2 answers over 4 classes"}))
+    (tmp_path / "reports/predictions.csv").write_text("clip_id,path\nc1,data/raw/hug/a.mp4\n")
+    monkeypatch.setattr(prefect_flow, "video_pipeline", lambda **kw: FLOW_RESULT)
+    return tmp_path
+
+
+def test_the_summary_says_how_good_what_the_gate_decided_and_where_to_look(project):
+    text = "\n".join(summary_lines(FLOW_RESULT))
+    assert "macro F1 0.880 [95% CI 0.70, 1.00]" in text and "(12 clips)" in text
+    assert "m v3: challenger only - a different task" in text
+    assert "vidops predict data/raw/hug/a.mp4" in text
+
+
+def test_vidops_run_and_the_demo_end_with_the_same_summary(project, monkeypatch):
+    from vidops.pipeline import demo
+
+    run = CliRunner().invoke(cli.app, ["run"])
+    assert run.exit_code == 0, run.output
+    as_json = CliRunner().invoke(cli.app, ["run", "--json"])  # the lock is free again
+    assert json.loads(as_json.output) == FLOW_RESULT
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    (project / "demo_data").mkdir()
+    shown: list[str] = []
+    monkeypatch.setattr(demo.typer, "echo", shown.append)
+    demo.run_demo(project / "demo_data", 1)
+    expected = summary_lines(FLOW_RESULT)
+    assert run.output.splitlines()[-len(expected):] == expected
+    assert shown[-len(expected):] == expected
+    assert not run.output.lstrip().startswith("{")  # not the flow's JSON
