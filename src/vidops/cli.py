@@ -167,7 +167,7 @@ def validate(manifest: Path = _path(P.manifest, "manifest CSV"),
         cfg = load_params(params)
         result = run_validate(cfg.validate, manifest, frames, report, data_docs, cfg.extract.resize)
     typer.echo(result.summary(), err=not result.success)
-    typer.echo(f"details: {report}, {data_docs}/index.html")
+    typer.echo(f"details: {report}; the verdict as a page: {data_docs}/verdict.html (reads offline)")
     if not result.success:
         raise typer.Exit(1)
 

@@ -224,6 +224,13 @@ def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[st
     best = int(np.argmin(losses))
     log.info("linear head: held-out log loss %s -> C = %g",
              ", ".join(f"C={c:g}: {x:.3f}" for c, x in zip(grid, losses, strict=True)), grid[best])
+    edge = grid[best] in (min(grid), max(grid)) and np.isfinite(losses[best])
+    if edge and np.isfinite(losses).all() and sorted(grid) == grid:
+        # Still falling at the end of the grid: a value beyond it may be better.
+        beyond = "smaller" if grid[best] == min(grid) else "larger"
+        log.info("linear head: C = %g is at the %s end of model.head_c; a %s value may fit "
+                 "better (add one to the list to find out)", grid[best],
+                 "low" if beyond == "smaller" else "high", beyond)
     return StrengthPath(grid, fold_losses, grid[best], held_out=held_outs[best])
 
 

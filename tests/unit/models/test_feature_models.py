@@ -269,3 +269,14 @@ def test_temporal_head_learns_and_serves_what_it_learnt(tmp_path, clips):
         direct = torch.softmax(model(frames), 1).numpy()
     np.testing.assert_allclose(loaded.predict_proba(frames.numpy()), direct, atol=1e-5)
     assert direct[:9].argmax(1).tolist() == [0 if c.label == "moving" else 1 for c in train]
+
+
+def test_a_strength_at_the_end_of_its_grid_says_a_value_beyond_may_be_better(caplog):
+    """#31: a chosen C at the edge of model.head_c gave no hint that the grid was too short."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    x = rng.normal(size=(40, 3)) + 4.0 * np.where(y == 0, 1, -1)[:, None]  # easy: weakest wins
+    with caplog.at_level("INFO", logger="vidops.models.linear_head"):
+        path = strength_path(x, y, [f"g{i % 8}" for i in range(40)], [0.01, 0.1, 1.0], 0)
+    assert path.best == 1.0
+    assert "C = 1 is at the high end of model.head_c; a larger value may fit better" in caplog.text
