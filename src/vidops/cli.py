@@ -280,6 +280,11 @@ def register(manifest: Path = _path(P.manifest, "manifest CSV"),
                               frames, predictions=predictions, serve_cfg=cfg.serve)
     verdict = "PROMOTED to champion" if result.promoted else "not promoted"
     typer.echo(f"{result.model_name} version {result.version}: {verdict}: {result.reason}")
+    from vidops.pipeline.run_summary import IN_FLOW, summary_lines
+
+    if not os.environ.get(IN_FLOW):  # `dvc repro` ends here: the run's summary (a flow's own)
+        for line in summary_lines(None, params):
+            typer.echo(line)
 
 
 def _registry(params: Path):

@@ -29,6 +29,7 @@ from vidops.config import load_params
 from vidops.errors import VidopsError
 from vidops.pipeline.repo_lock import repo_lock
 from vidops.pipeline.run_report import publish
+from vidops.pipeline.run_summary import IN_FLOW
 
 STAGES = ("ingest", "extract", "validate", "train", "evaluate", "register")
 
@@ -167,16 +168,19 @@ class _LiveLines(threading.Thread):
 @contextmanager
 def _unbuffered() -> Iterator[None]:
     # The stage's Python writes to a file here, not a terminal, so its stdout would be
-    # block-buffered and every `typer.echo` line would arrive when the stage ends.
-    before = os.environ.get("PYTHONUNBUFFERED")
-    os.environ["PYTHONUNBUFFERED"] = "1"
+    # block-buffered and every `typer.echo` line would arrive when the stage ends. The
+    # stage is also told that a flow runs it (IN_FLOW): the flow prints the run's summary
+    # once at its end, so register does not print it as well.
+    saved = {key: os.environ.get(key) for key in ("PYTHONUNBUFFERED", IN_FLOW)}
+    os.environ.update({"PYTHONUNBUFFERED": "1", IN_FLOW: "1"})
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("PYTHONUNBUFFERED", None)
-        else:
-            os.environ["PYTHONUNBUFFERED"] = before
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager

@@ -13,12 +13,18 @@ from typing import Any
 from vidops.config import load_params
 from vidops.registry.descriptions import TRAINING_VIEW, recipe_cv_sentence
 
+IN_FLOW = "VIDOPS_IN_FLOW"  # set for the stages a flow runs: the flow prints the summary
 
-def summary_lines(summary: dict[str, Any], params: Path = Path("params.yaml")) -> list[str]:
-    """The lines of the summary of one flow run (``video_pipeline``'s return value)."""
+
+def summary_lines(summary: dict[str, Any] | None, params: Path = Path("params.yaml")
+                  ) -> list[str]:
+    """The lines of the summary of one run: a flow's (``video_pipeline``'s return value, whose
+    stages it lists first), or None at the end of `dvc repro` (the register stage's)."""
     paths = load_params(params).paths
-    out = ["", "== stages =="]
-    out += [f"  {stage:9s} {status}" for stage, status in summary["stages"].items()]
+    out = []
+    if summary is not None:
+        out += ["", "== stages =="]
+        out += [f"  {stage:9s} {status}" for stage, status in summary["stages"].items()]
     metrics_path, promotion_path = Path(paths.metrics), Path(paths.promotion)
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text())

@@ -52,3 +52,23 @@ def test_vidops_run_and_the_demo_end_with_the_same_summary(project, monkeypatch)
     assert run.output.splitlines()[-len(expected):] == expected
     assert shown[-len(expected):] == expected
     assert not run.output.lstrip().startswith("{")  # not the flow's JSON
+
+
+def test_dvc_repro_ends_with_the_same_summary_from_the_register_stage(project, monkeypatch):
+    """The register stage prints it at the end of `dvc repro`; inside a flow it does not (the
+    flow prints it once, with the stages before it)."""
+    from types import SimpleNamespace
+
+    from vidops.pipeline.run_summary import IN_FLOW
+    from vidops.stages import register
+
+    monkeypatch.setattr(register, "run_register", lambda *a, **k: SimpleNamespace(
+        model_name="m", version="3", promoted=False, reason="a different task"))
+    monkeypatch.delenv(IN_FLOW, raising=False)
+    alone = CliRunner().invoke(cli.app, ["register"])
+    assert alone.exit_code == 0, alone.output
+    assert alone.output.splitlines()[1:] == summary_lines(None)
+    assert summary_lines(FLOW_RESULT)[-len(summary_lines(None)):] == summary_lines(None)
+    monkeypatch.setenv(IN_FLOW, "1")
+    in_flow = CliRunner().invoke(cli.app, ["register"])
+    assert in_flow.output.splitlines() == alone.output.splitlines()[:1]
