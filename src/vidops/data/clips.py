@@ -10,7 +10,7 @@ import numpy as np
 
 from vidops.data.records import read_frame_index, read_manifest
 from vidops.errors import DataError
-from vidops.fileio import digest_file
+from vidops.fileio import file_digest
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def usable_clips(manifest_path: Path, frames_dir: Path, validation_path: Path) -
 def _check_frames(path: Path, digest: str) -> None:
     if not path.is_file():
         raise DataError(f"{path}: frames file missing; `dvc repro extract` decodes it again")
-    if digest and digest_file(path) != digest:
+    if digest and file_digest(path) != digest:
         raise DataError(f"{path}: content differs from the digest extract recorded for it "
                         "(edited, truncated or swapped with another clip's); `dvc repro extract` "
                         "decodes it again")

@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from vidops.errors import DataError
-from vidops.fileio import atomic_write, digest_problem, write_with_digest
+from vidops.fileio import (
+    atomic_write,
+    digest_bytes,
+    digest_problem,
+    file_digest,
+    write_with_digest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +66,11 @@ class FeatureCache:
     def get(self, clip_id: str, frames_file: Path,
             compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """The clip's features; computed from its frames (and stored) when missing."""
-        data = frames_file.read_bytes()
-        key = frames_key(data)
+        key = file_frames_key(frames_file)  # on a hit the frames are never loaded
         found = self.lookup(clip_id, key)
         if found is not None:
             return found
-        features = compute(load_frames(frames_file, data))
+        features = compute(load_frames(frames_file))
         self.put(clip_id, key, features)
         return np.asarray(features, dtype=np.float32)
 
@@ -101,25 +106,15 @@ class FeatureCache:
 
 def frames_key(data: bytes) -> str:
     """The part of an entry's name that stands for the clip's extracted frames (their bytes):
-    computed once per clip and shared by every stream's cache."""
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
-
-
-# frames_key of a file, by what the file system says about it. A recipe cross-validation
-# looks every clip up some 40 times (folds, candidates, streams, mirrored views): hashing
-# 2.4 MB each time was 15 of 130 s of an evaluate on 120 clips. A rewritten file (new
-# mtime, size or inode) is hashed again.
-_KEYS: dict[tuple[str, int, int, int], str] = {}
+    computed once per clip and shared by every stream's cache. The first half of their
+    content digest (``fileio.digest_bytes``), so a file's key comes from the digest every
+    stage already checks it against (``file_frames_key``)."""
+    return digest_bytes(data)[:16]
 
 
 def file_frames_key(frames_file: Path) -> str:
-    """``frames_key`` of the file's bytes, hashed once per version of the file per process."""
-    st = frames_file.stat()
-    stamp = (str(frames_file.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
-    key = _KEYS.get(stamp)
-    if key is None:
-        key = _KEYS[stamp] = frames_key(frames_file.read_bytes())
-    return key
+    """``frames_key`` of a file's bytes, from its digest as hashed once per process."""
+    return file_digest(frames_file)[:16]
 
 
 def load_frames(frames_file: Path, data: bytes | None = None) -> np.ndarray:

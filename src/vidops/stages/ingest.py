@@ -72,12 +72,13 @@ def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path,
         rows.append((cid, path, label, groups.get(rel.as_posix()) or cid, digest))
     if not rows:
         raise IngestError(f"{raw_dir}: no clips found (expected {raw_dir}/<label>/<clip>)")
-    rows = _groups_kept_on_rename(rows, raw_dir, groups, manifest_path)
+    last_run = read_manifest(manifest_path) if manifest_path.is_file() else []
+    rows = _groups_kept_on_rename(rows, raw_dir, groups, last_run)
     clips_of: dict[str, Counter] = {}
     for _, _, label, group, _ in rows:
         clips_of.setdefault(group, Counter())[label] += 1
     recorded = read_ledger(ledger_path) if ledger_path else {}
-    previous = {r.group: r.split for r in read_manifest(manifest_path)} if manifest_path.is_file() else {}
+    previous = {r.group: r.split for r in last_run}
     migrated = not recorded and bool(previous) and not (ledger_path and ledger_path.is_file())
     # What each ledger row was written with: an edit shows even without a previous manifest.
     previous = {**(written_splits(ledger_path) if ledger_path else {}), **previous}
@@ -109,7 +110,7 @@ def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path,
 
 
 def _groups_kept_on_rename(rows: list, raw_dir: Path, groups: dict[str, str],
-                           manifest_path: Path) -> list:
+                           last_run: list[ClipRecord]) -> list:
     """A clip renamed in ``data/raw`` loses its ``labels.csv`` row, and with it its group:
     it would become a group of its own and the leakage rule could no longer see the person.
     Its content is the same, so the previous manifest knows its group: kept, with a warning
@@ -117,20 +118,19 @@ def _groups_kept_on_rename(rows: list, raw_dir: Path, groups: dict[str, str],
     beside clips without a row are refused, naming both (renamed, most likely)."""
     present = {path.relative_to(raw_dir).as_posix() for _, path, _, _, _ in rows}
     stale = sorted(f for f in groups if f not in present)
-    unlabelled = [r for r in rows if r[1].relative_to(raw_dir).as_posix() not in groups]
+    unlabelled = present - set(groups)
     if not stale or not unlabelled:
         return rows
-    known = ({r.clip_id: (r.group, r.path) for r in read_manifest(manifest_path)}
-             if manifest_path.is_file() else {})
+    known = {r.clip_id: (r.group, r.path) for r in last_run}
     out, lost = [], []
     for cid, path, label, group, digest in rows:
-        was = known.get(cid)
-        if path.relative_to(raw_dir).as_posix() not in groups and was and was[0] != cid:
+        was, rowless = known.get(cid), path.relative_to(raw_dir).as_posix() in unlabelled
+        if rowless and was and was[0] != cid:
             log.warning("%s: no row in %s/%s; it has the content of %s, so it keeps that "
                         "clip's group %r (renamed? add its row to %s)", path, raw_dir, RAW_LABELS,
                         was[1], was[0], RAW_LABELS)
             group = was[0]
-        elif path.relative_to(raw_dir).as_posix() not in groups and not known:
+        elif rowless and not known:
             lost.append(path)
         out.append((cid, path, label, group, digest))
     if lost:
