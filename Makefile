@@ -40,4 +40,4 @@ plots-offline: install
 	$(BIN)/python scripts/dvc_plots_offline.py
 
 clean:
-	rm -rf artifacts reports mlruns demo_data data dvc.lock data.dvc .vidops.lock
+	rm -rf demo demo_data artifacts reports mlruns data dvc.lock data.dvc .vidops.lock

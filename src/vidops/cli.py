@@ -68,7 +68,26 @@ _ENV_DEFAULTS = {
 def main() -> None:
     for key, value in _ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    # The `dvc` and `vidops` that stages, imports and flows start are this installation's,
+    # whether or not its environment is activated (a project made by `vidops init` shares it).
+    here = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != here:
+        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
     _logging()
+
+
+@app.command()
+def init(folder: Annotated[Path, typer.Argument(help="new project folder (made; must be empty)")]
+         ) -> None:
+    """Make a project of your own: git, DVC, params.yaml, the pipeline; no data in it."""
+    from vidops.pipeline.new_project import init_project
+
+    with _known_errors():
+        project = init_project(folder)
+    typer.echo(f"new vidops project in {project.root} (git and DVC initialised, committed once)\n"
+               f"its stages run this installation's vidops and dvc ({project.code})\n"
+               f"next:\n  cd {folder}\n  vidops import /path/to/clips   "
+               "# a folder per class, or a folder with labels.csv\n  vidops run")
 
 
 @app.command()
@@ -599,12 +618,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.
 
 @app.command()
 def demo(per_class: int = typer.Option(30, help="demo clips per class"),
-         source: Path = typer.Option(Path("demo_data"), help="where the demo clips are written")) -> None:
-    """Generate the demo dataset, import it, run the whole pipeline, say where to look."""
+         project: Path = typer.Option(Path("demo"), help="the demo's own project folder"),
+         source: Path = typer.Option(Path("demo_data"), help="where the demo clips are written")
+         ) -> None:
+    """Make the demo project, generate its clips, import them, run the pipeline, say where
+    to look."""
     from vidops.pipeline.demo import run_demo
 
     with _known_errors():
-        run_demo(source, per_class)
+        run_demo(project, source, per_class)
 
 
 if __name__ == "__main__":

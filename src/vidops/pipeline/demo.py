@@ -1,17 +1,28 @@
-"""`vidops demo`: synth + import + one flow run, then where to look."""
+"""`vidops demo`: a project of its own (``demo/``), the synthetic clips imported into it,
+one flow run, then where to look. Trying the demo never mixes into a user's data."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
+from vidops.errors import VidopsError
 from vidops.pipeline.run_summary import summary_lines
 
 
-def run_demo(source: Path, per_class: int) -> None:
-    if not (Path("dvc.yaml").is_file() and Path("params.yaml").is_file()):
-        raise FileNotFoundError("dvc.yaml/params.yaml not found: run the demo from the project root")
+def run_demo(project: Path, source: Path, per_class: int) -> None:
+    """Make ``project`` with `vidops init` unless it is one already, write the demo clips to
+    ``source`` unless they are there, and run the flow in ``project`` importing them."""
+    project, source = project.resolve(), source.resolve()
+    if not (project / "dvc.yaml").is_file():
+        from vidops.pipeline.new_project import init_project
+
+        init_project(project)  # refuses a folder with other files in it
+        typer.echo(f"demo project made in {project} (vidops init)")
+    elif not (project / "params.yaml").is_file():
+        raise VidopsError(f"{project}: has dvc.yaml but no params.yaml; not a vidops project")
     if not source.is_dir():
         from vidops.data.synthetic import SynthSpec, write_dataset
 
@@ -19,6 +30,8 @@ def run_demo(source: Path, per_class: int) -> None:
         typer.echo(f"demo dataset: {len(files)} clips written to {source}/")
     from vidops.pipeline.prefect_flow import video_pipeline
 
+    os.chdir(project)  # the flow, DVC and the summary's paths are the project's
     summary = video_pipeline(source=str(source))
     for line in summary_lines(summary):
         typer.echo(line)
+    typer.echo(f"  (paths above are in the demo project: cd {project})")

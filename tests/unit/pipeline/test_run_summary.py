@@ -47,10 +47,11 @@ def test_vidops_run_and_the_demo_end_with_the_same_summary(project, monkeypatch)
     (project / "demo_data").mkdir()
     shown: list[str] = []
     monkeypatch.setattr(demo.typer, "echo", shown.append)
-    demo.run_demo(project / "demo_data", 1)
+    demo.run_demo(project, project / "demo_data", 1)
     expected = summary_lines(FLOW_RESULT)
     assert run.output.splitlines()[-len(expected):] == expected
-    assert shown[-len(expected):] == expected
+    assert shown[-len(expected) - 1:-1] == expected
+    assert shown[-1] == f"  (paths above are in the demo project: cd {project})"
     assert not run.output.lstrip().startswith("{")  # not the flow's JSON
 
 

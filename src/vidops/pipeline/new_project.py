@@ -1,0 +1,96 @@
+"""`vidops init DIR`: a project of the user's own (git, DVC, params, pipeline), no data in it.
+
+The project shares the installed vidops: its stages run the `vidops` and `dvc` commands of
+the environment that made it. What the project copies from vidops's own checkout is what a
+user edits or versions (``params.yaml``, ``dvc.yaml``, ``prefect.yaml``, the flow entrypoint);
+its ``dvc.yaml`` names the code each stage runs by absolute path, file by file, so that an
+upgrade of vidops re-runs exactly the stages whose code changed, as it does in the checkout
+(DVC's ``.dvcignore`` does not reach outside the project, so a folder dep would also hash
+the ``__pycache__`` Python writes beside the sources).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidops.errors import VidopsError
+
+# The files of a project that vidops's checkout is itself; copied as they are, except
+# dvc.yaml (its code deps are rewritten).
+COPIED = ("params.yaml", "prefect.yaml", "flows/pipeline.py", ".dvcignore")
+GITIGNORE = """\
+# Made by the pipeline (DVC also writes .gitignore files beside the outputs it caches).
+/mlruns/
+/artifacts/
+/.vidops/
+/dvc_plots/
+.vidops.lock
+__pycache__/
+"""
+_CODE_DEP = re.compile(r"^(?P<indent>\s*)- src/(?P<path>vidops\S*)\s*(?P<comment>#.*)?$")
+
+
+@dataclass(frozen=True)
+class NewProject:
+    root: Path
+    code: Path  # the vidops sources its stages depend on
+
+
+def checkout_root() -> Path:
+    """The vidops checkout this installation runs from (its project files are the template)."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "dvc.yaml").is_file() or not (root / "params.yaml").is_file():
+        raise VidopsError(f"{root}: no dvc.yaml/params.yaml beside the vidops sources; "
+                          "vidops init needs vidops installed from its checkout (make install)")
+    return root
+
+
+def project_dvc_yaml(template: str, src: Path) -> str:
+    """``dvc.yaml`` of the checkout with each code dep ``src/vidops/...`` made absolute; a
+    folder becomes the Python files under it, sorted."""
+    out = []
+    for line in template.splitlines():
+        match = _CODE_DEP.match(line)
+        if not match:
+            out.append(line)
+            continue
+        target = src / match["path"]
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        if not files or not all(f.is_file() for f in files):
+            raise VidopsError(f"dvc.yaml names {target}, which is not in this installation")
+        if match["comment"]:
+            out.append(f"{match['indent']}{match['comment']}")
+        out += [f"{match['indent']}- {f}" for f in files]
+    return "\n".join(out) + "\n"
+
+
+def init_project(dest: Path) -> NewProject:
+    """Make ``dest`` a fresh vidops project, committed once; refuses a folder with files in it."""
+    dest = dest.resolve()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise VidopsError(f"{dest}: already exists and is not an empty folder; "
+                          "vidops init makes a new project")
+    root = checkout_root()
+    src = root / "src"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / name, dest / name)
+    (dest / "dvc.yaml").write_text(project_dvc_yaml((root / "dvc.yaml").read_text(), src))
+    (dest / ".gitignore").write_text(GITIGNORE)
+    _run(["git", "init", "-q", "-b", "main"], dest)
+    _run(["dvc", "init", "-q"], dest)
+    _run(["git", "add", "-A"], dest)
+    _run(["git", "commit", "-q", "-m", "vidops init"], dest)
+    return NewProject(dest, src)
+
+
+def _run(command: list[str], cwd: Path) -> None:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise VidopsError(f"{cwd}: `{' '.join(command)}` failed: "
+                          f"{(done.stderr or done.stdout).strip()[-400:]}")

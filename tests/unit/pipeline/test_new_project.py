@@ -1,0 +1,50 @@
+"""`vidops init`: a project of one's own whose stages depend on the installed code (#31)."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from vidops.errors import VidopsError
+from vidops.pipeline.new_project import checkout_root, init_project, project_dvc_yaml
+
+
+def test_code_deps_become_the_installed_files_one_by_one(tmp_path):
+    src = tmp_path / "src"
+    (src / "vidops" / "data" / "__pycache__").mkdir(parents=True)
+    for name in ("vidops/cli.py", "vidops/data/a.py", "vidops/data/b.py"):
+        (src / name).write_text("")
+    (src / "vidops/data/__pycache__/a.cpython-311.pyc").write_text("")
+    template = ("stages:\n  s:\n    deps:\n      - data/raw\n      - src/vidops/cli.py\n"
+                "      - src/vidops/data   # why this one\n")
+    deps = yaml.safe_load(project_dvc_yaml(template, src))["stages"]["s"]["deps"]
+    assert deps == ["data/raw", str(src / "vidops/cli.py"), str(src / "vidops/data/a.py"),
+                    str(src / "vidops/data/b.py")]
+    assert "# why this one" in project_dvc_yaml(template, src)
+    with pytest.raises(VidopsError, match="gone.py"):
+        project_dvc_yaml("      - src/vidops/gone.py\n", src)
+
+
+def test_init_makes_a_committed_project_with_every_stage_and_no_data(tmp_path):
+    project = init_project(tmp_path / "mine").root
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    shipped = yaml.safe_load((checkout_root() / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == list(shipped)
+    for name, stage in stages.items():
+        code = [d for d in stage["deps"] if str(d).startswith("/")]
+        assert code and all(p.endswith(".py") for p in code), name
+    assert not (project / "data").exists()
+    log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True)
+    assert "vidops init" in log.stdout
+    clean = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True,
+                           text=True)
+    assert clean.stdout == ""
+    assert (project / ".dvc").is_dir()
+
+
+def test_init_refuses_a_folder_with_files(tmp_path):
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("keep me")
+    with pytest.raises(VidopsError, match="not an empty folder"):
+        init_project(tmp_path / "theirs")
+    assert [p.name for p in (tmp_path / "theirs").iterdir()] == ["notes.txt"]
