@@ -1,4 +1,4 @@
-"""Make `dvc plots show` render offline, once: `make plots-offline` (or this script).
+"""Make `dvc plots show` render offline, once per user: `make plots-offline` (or this script).
 
 DVC's page (`dvc_plots/index.html`) loads vega, vega-lite and vega-embed from a CDN, so
 without a network its two Vega plots (val F1 per epoch, the confusion plot) stay blank.
@@ -122,18 +122,26 @@ def build_page(libraries: tuple[Library, ...], source: Path | None) -> str:
     return PAGE.format(libraries="\n".join(scripts))
 
 
-def install(root: Path, source: Path | None, libraries: tuple[Library, ...] = LIBRARIES) -> Path:
-    """Write .dvc/plots_offline.html and make it the project's plots.html_template."""
-    dvc_dir = root / ".dvc"
-    if not dvc_dir.is_dir():
-        raise OfflinePlotsError(f"{root}: not a DVC project (no .dvc/)")
+def install(source: Path | None, libraries: tuple[Library, ...] = LIBRARIES,
+            project: Path | None = None) -> Path:
+    """Write the template and make it the user's plots.html_template (``project``: that
+    project's only)."""
+    if project is None:
+        from dvc.config import Config
+
+        folder, scope, cwd = Path(Config.get_dir("global")), "--global", None
+    else:
+        folder, scope, cwd = project / ".dvc", "--local", project
+        if not folder.is_dir():
+            raise OfflinePlotsError(f"{project}: not a DVC project (no .dvc/)")
     page = build_page(libraries, source)
-    target = dvc_dir / TEMPLATE
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / TEMPLATE
     partial = target.with_suffix(".html.partial")
     partial.write_text(page)
     partial.replace(target)  # never a half-written template
-    subprocess.run([sys.executable, "-m", "dvc", "config", "--local", "plots.html_template",
-                    TEMPLATE], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "config", scope, "plots.html_template",
+                    str(target)], cwd=cwd, check=True)
     return target
 
 
@@ -141,16 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="source", type=Path,
                         help="folder with the three .tgz files (no download)")
-    parser.add_argument("--root", type=Path, default=Path("."), help="the DVC project")
+    parser.add_argument("--project", type=Path,
+                        help="set it for this DVC project only (default: for this user)")
     args = parser.parse_args(argv)
     try:
-        target = install(args.root, args.source)
+        target = install(args.source, project=args.project)
     except OfflinePlotsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB: "
           + ", ".join(f"{lib.name} {lib.version}" for lib in LIBRARIES)
-          + "); `dvc plots show` now renders offline (plots.html_template in .dvc/config.local)")
+          + f"); `dvc plots show` now renders offline (plots.html_template, "
+          + ("this project's .dvc/config.local)" if args.project else "`dvc config --global`)"))
     return 0
 
 

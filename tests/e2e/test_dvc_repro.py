@@ -158,8 +158,9 @@ def _plots_render_offline(project, tmp_path):
     libraries = (_fake_library(tarballs, "vega", "5.20.2", "window.vega = {};"),
                  _fake_library(tarballs, "vega-lite", "5.2.0", "window.vegaLite = {};"),
                  _fake_library(tarballs, "vega-embed", "6.18.2", embed))
-    template = offline.install(project, tarballs, libraries)
-    assert "html_template = plots_offline.html" in (project / ".dvc" / "config.local").read_text()
+    template = offline.install(tarballs, libraries)  # once per user: DVC's global config
+    assert sh("dvc", "config", "--global", "plots.html_template", cwd=project).stdout.strip() \
+        == str(template)
     sh("dvc", "plots", "show", cwd=project)
     page = (project / "dvc_plots" / "index.html").read_text()
     assert "cdn.jsdelivr" not in page and "window.vegaLite = {};" in page
@@ -173,8 +174,9 @@ def _plots_render_offline(project, tmp_path):
     before = template.read_bytes()
     (tarballs / "vega-embed-6.18.2.tgz").write_bytes(b"\x1f\x8b tampered")
     with pytest.raises(offline.OfflinePlotsError, match=re.escape("vega-embed-6.18.2.tgz: integrity")):
-        offline.install(project, tarballs, libraries)
+        offline.install(tarballs, libraries)
     assert template.read_bytes() == before
+    sh("dvc", "config", "--global", "--unset", "plots.html_template", cwd=project)
 
 
 def _changed_code_reruns_the_stages_that_run_it(project):

@@ -15,7 +15,7 @@ Two choices follow TSN's advice for small video datasets:
   (:meth:`AppearanceTSN.param_groups`): the head starts from nothing, the backbone from
   features worth keeping.
 
-It is a neural arch like ``cnn_pool``: trained by the epoch loop of fitting.py (AMP, DDP,
+It is a neural arch like ``cnn_pool``: trained by the epoch loop of training/epoch_loop.py (AMP, DDP,
 checkpoints, early stopping), saved as one state dict with the backbone inside. A GPU
 makes it practical; on 2 CPU cores an epoch over a few hundred clips takes minutes, so
 ``auto`` only tries it where training runs on CUDA (``model.gpu_candidates``).

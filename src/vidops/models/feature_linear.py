@@ -3,7 +3,7 @@ then a logistic-regression head.
 
 | arch | streams |
 | --- | --- |
-| ``flow_linear`` | optical-flow descriptors (features/flow.py) |
+| ``flow_linear`` | optical-flow descriptors (features/optical_flow.py) |
 | ``appearance_linear`` | ImageNet EfficientNet-Lite embeddings of the frames |
 | ``fusion_linear`` | both, fused late with learnt weights (models/linear_head.py) |
 

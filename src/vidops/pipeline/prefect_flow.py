@@ -246,7 +246,7 @@ def reproduce_stage(stage: str, root: str, force: bool = False) -> dict[str, Any
 
 @task(name="dvc-push", task_run_name="dvc-push", retries=2, retry_delay_seconds=10)
 def push_task(root: str) -> dict[str, Any] | None:
-    """Push data and outputs to the default DVC remote, if the project has one (remote.py)."""
+    """Push data and outputs to the default DVC remote, if the project has one (pipeline/dvc_remote.py)."""
     from vidops.pipeline.dvc_remote import push_run
 
     logger = get_run_logger()

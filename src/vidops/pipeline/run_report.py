@@ -3,27 +3,23 @@ decision, the registered version with a link to it in MLflow, and the confusion 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from vidops.registry.descriptions import TRAINING_VIEW, recipe_cv_sentence, version_page
+from vidops.registry.descriptions import TRAINING_VIEW, mlflow_ui_link, recipe_cv_sentence, version_page
 
 RESULT_KEY = "pipeline-result"
 CONFUSION_KEY = "confusion-matrix"
 
 
 def mlflow_version_link(name: str, version: str, root: Path) -> str:
-    """Where the version's page is: the team's MLflow server, or the local UI's command."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    page = f"{version_page(name, version)}?{TRAINING_VIEW}"
-    if uri.startswith(("http://", "https://")):
-        return f"[{name} version {version}]({uri.rstrip('/')}/{page})"
-    store = uri or f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
-    return (f"{name} version {version}: `mlflow ui --backend-store-uri {store}`, then "
-            f"http://127.0.0.1:5000/{page}")
+    """The version's page on the MLflow server in use (a Markdown link when it is up)."""
+    where = mlflow_ui_link(f"{version_page(name, version)}?{TRAINING_VIEW}", root)
+    if where.startswith("http"):
+        return f"[{name} version {version}]({where})"
+    return f"{name} version {version}: {where}"
 
 
 def result_markdown(summary: dict[str, Any], root: Path) -> str:

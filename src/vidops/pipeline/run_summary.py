@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vidops.config import load_params
-from vidops.registry.descriptions import TRAINING_VIEW, recipe_cv_sentence
+from vidops.registry.descriptions import TRAINING_VIEW, mlflow_ui_link, recipe_cv_sentence, version_page
 
 IN_FLOW = "VIDOPS_IN_FLOW"  # set for the stages a flow runs: the flow prints the summary
 
@@ -38,8 +38,8 @@ def summary_lines(summary: dict[str, Any] | None, params: Path = Path("params.ya
         if metrics.get("recipe_cv"):
             out += textwrap.wrap(recipe_cv_sentence(metrics["recipe_cv"], markdown=False), 90,
                                  initial_indent="  ", subsequent_indent="  ")
-    if promotion_path.is_file():
-        promotion = json.loads(promotion_path.read_text())
+    promotion = json.loads(promotion_path.read_text()) if promotion_path.is_file() else None
+    if promotion:
         out += ["", "== registry ==",
                 f"  {promotion['model_name']} v{promotion['version']}: "
                 f"{'champion' if promotion['promoted'] else 'challenger only'} - "
@@ -51,15 +51,20 @@ def summary_lines(summary: dict[str, Any] | None, params: Path = Path("params.ya
         f"{paths.data_docs}/verdict.html   the data verdict as a page (Great Expectations' "
         "Data Docs beside it)",
         "dvc repro / dvc metrics show / dvc plots show   the DVC view (`make plots-offline` "
-        "once: the plots page then draws with no network)",
+        "in the vidops checkout, once per user: the plots page then draws with no network)",
         "dvc exp show --drop '.*' --keep 'Experiment|macro_f1|accuracy|model.arch'   this run "
         "in the `workspace` row (`main` shows ! until dvc.lock and the reports are committed)",
-        "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   runs and the registry: open "
-        f"http://127.0.0.1:5000/#/experiments/1?{TRAINING_VIEW} (MLflow 3 otherwise "
-        "opens on its GenAI overview)",
+        f"{_mlflow_page(promotion)}   the model version in MLflow (its runs and the "
+        "registry beside it)",
         f"vidops predict {_a_test_clip(Path(paths.predictions))}   the champion on a clip",
     )]
     return out
+
+
+def _mlflow_page(promotion: dict[str, Any] | None) -> str:
+    page = (version_page(promotion["model_name"], promotion["version"]) if promotion
+            else "#/experiments")
+    return mlflow_ui_link(f"{page}?{TRAINING_VIEW}", Path.cwd()).replace("`", "")
 
 
 def _a_test_clip(predictions: Path) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -26,6 +28,17 @@ GATE_REASON_CHARS = 1500
 # MLflow 3's UI shows its GenAI side (traces) around a page unless the URL asks for the
 # training side; no server setting does it (checked in 3.17).
 TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def mlflow_ui_link(page: str, root: Path) -> str:
+    """Where an MLflow UI page is, on the server in use: the team's tracking server when
+    ``MLFLOW_TRACKING_URI`` names one; else the command that serves the project's store,
+    with the port the link then names."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{page}"
+    store = uri or f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    return f"`mlflow ui --backend-store-uri {store} --port 5000`, then http://127.0.0.1:5000/{page}"
 
 
 def version_page(name: str, version: str) -> str:

@@ -2,7 +2,7 @@
 
 The best epoch is chosen on validation macro F1, never on test. With ``model.arch: auto``
 the architecture is chosen first by group-aware cross-validation over train + val
-(model_selection.py). One MLflow run holds the params, the per-epoch curves, the
+(training/selection.py). One MLflow run holds the params, the per-epoch curves, the
 candidates as nested runs and (after evaluate and register) the test figures and model.
 """
 

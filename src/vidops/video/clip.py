@@ -24,7 +24,7 @@ class ClipProbe:
     """What decoding one clip told us, beyond its pixels."""
 
     decoded_frames: int  # frames in the clip, the count indices refer to: counted by decoding,
-    # or by packets when they match the container's count (decode_av's selective path)
+    # or by packets when they match the container's count (backend_pyav._decode_selective)
     header_frames: int  # what the container claims (often wrong)
     fps: float
     width: int

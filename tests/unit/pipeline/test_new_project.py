@@ -21,7 +21,7 @@ def test_code_deps_become_the_installed_files_one_by_one(tmp_path):
     assert deps == ["data/raw", str(src / "vidops/cli.py"), str(src / "vidops/data/a.py"),
                     str(src / "vidops/data/b.py")]
     assert "# why this one" in project_dvc_yaml(template, src)
-    with pytest.raises(VidopsError, match="gone.py"):
+    with pytest.raises(VidopsError, match=r"gone\.py"):
         project_dvc_yaml("      - src/vidops/gone.py\n", src)
 
 

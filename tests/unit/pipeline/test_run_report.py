@@ -28,7 +28,8 @@ def test_a_local_store_gets_the_command_that_opens_it(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     text = result_markdown(_summary(promoted=False, reason="below the bar"), Path("/p"))
     assert "**Gate:** not promoted: below the bar" in text
-    assert "`mlflow ui --backend-store-uri sqlite:////p/mlruns/mlflow.db`" in text
+    assert "`mlflow ui --backend-store-uri sqlite:////p/mlruns/mlflow.db --port 5000`, then " \
+        "http://127.0.0.1:5000/#/models/" in text
 
 
 def test_a_retrain_that_registered_nothing_does_not_claim_a_registration(monkeypatch):

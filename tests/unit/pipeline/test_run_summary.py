@@ -73,3 +73,15 @@ def test_dvc_repro_ends_with_the_same_summary_from_the_register_stage(project, m
     monkeypatch.setenv(IN_FLOW, "1")
     in_flow = CliRunner().invoke(cli.app, ["register"])
     assert in_flow.output.splitlines() == alone.output.splitlines()[:1]
+
+
+def test_links_name_the_server_in_use(project, monkeypatch):
+    """#31: the link named port 5000 whatever server was in use."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5555/")
+    text = "\n".join(summary_lines(FLOW_RESULT))
+    assert "http://mlflow.team:5555/#/models/m/versions/3?workflowType=machine_learning" in text
+    assert "5000" not in text
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    text = "\n".join(summary_lines(FLOW_RESULT))
+    assert (f"mlflow ui --backend-store-uri sqlite:///{project}/mlruns/mlflow.db --port 5000, "
+            "then http://127.0.0.1:5000/#/models/m/versions/3?") in text
