@@ -85,8 +85,17 @@ def init_project(dest: Path) -> NewProject:
     _run(["git", "init", "-q", "-b", "main"], dest)
     _run(["dvc", "init", "-q"], dest)
     _run(["git", "add", "-A"], dest)
-    _run(["git", "commit", "-q", "-m", "vidops init"], dest)
+    _run(["git", *_identity(dest), "commit", "-q", "-m", "vidops init"], dest)
     return NewProject(dest, src)
+
+
+def _identity(dest: Path) -> list[str]:
+    """The first commit needs an author; where git has none configured (a fresh machine,
+    a container) it is made as "vidops init", and the user's own commits are theirs."""
+    known = subprocess.run(["git", "config", "user.email"], cwd=dest, capture_output=True)
+    if known.returncode == 0 and known.stdout.strip():
+        return []
+    return ["-c", "user.name=vidops init", "-c", "user.email=vidops-init@localhost"]
 
 
 def _run(command: list[str], cwd: Path) -> None:
