@@ -219,7 +219,12 @@ def train(manifest: Path = _path(P.manifest, "manifest CSV"),
     if result.resumed_from:
         typer.echo(f"resumed from the checkpoint of epoch {result.resumed_from}")
     where = f"{result.processes} processes on {result.device}" if result.processes > 1 else result.device
-    typer.echo(f"trained {result.arch} on {where}: best epoch {result.best_epoch}, "
+    from vidops.architectures import ARCHITECTURES
+
+    # A linear head is one fit: there is no epoch to name.
+    fitted = ("one fit" if ARCHITECTURES[result.arch].fits_a_head
+              else f"best epoch {result.best_epoch}")
+    typer.echo(f"trained {result.arch} on {where}: {fitted}, "
                f"val macro F1 {result.best_val_f1:.3f}; MLflow run {result.run_id}")
 
 
@@ -385,6 +390,9 @@ def history(params: ParamsOpt = Path("params.yaml")) -> None:
 @app.command()
 def run(source: Path | None = typer.Option(None, help="folder of new clips to import first"),
         force: bool = typer.Option(False, help="re-run every stage even if up to date"),
+        new_classes: bool = typer.Option(False, "--new-classes",
+                                         help="let --source bring classes the project's data "
+                                              "does not have yet (another task)"),
         as_json: bool = typer.Option(False, "--json", help="print the flow's result as JSON "
                                                             "instead of the summary")) -> None:
     """Run the Prefect flow `video-pipeline` once."""
@@ -407,7 +415,8 @@ def run(source: Path | None = typer.Option(None, help="folder of new clips to im
             try:
                 from vidops.pipeline.prefect_flow import video_pipeline
 
-                summary = video_pipeline(source=str(source) if source else None, force=force)
+                summary = video_pipeline(source=str(source) if source else None, force=force,
+                                         new_classes=new_classes)
             finally:
                 release_lock(watchdog, lock_fd)  # the flow and its stages are over
     if as_json:

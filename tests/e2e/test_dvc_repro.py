@@ -59,7 +59,9 @@ def test_dvc_repro_end_to_end_with_bad_clips(tmp_path, tiny_source):
     # the recipe cross-validated over every usable clip, beside the test split's figure
     assert 0.0 <= figures["cv_macro_f1_low"] <= figures["cv_macro_f1"] <= figures["cv_macro_f1_high"]
     assert "Recipe cross-validated over all" in out
-    assert all(isinstance(v, int | float) for v in figures.values())  # short and flat
+    # short and flat; the one text is what auto chose, so `dvc exp show` lists it (#31)
+    assert figures.pop("arch") in ("fusion_linear", "motion_linear")
+    assert all(isinstance(v, int | float) for v in figures.values())
     shown = sh("dvc", "metrics", "show", cwd=project).stdout
     assert "reports/metrics.json" not in shown and max(map(len, shown.splitlines())) < 400
 

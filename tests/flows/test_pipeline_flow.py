@@ -89,6 +89,19 @@ def test_flow_runs_skips_retrains_on_new_data_and_refuses_a_concurrent_run(tmp_p
     assert time.monotonic() - started < 60
     assert "every stage is up to date" in "\n".join(_logs(second.state_details.flow_run_id))
 
+    # A landing folder that brings another class is another task: refused before anything
+    # is copied (#31), unless new_classes says it is on purpose.
+    stray = tmp_path / "stray"
+    (stray / "wave").mkdir(parents=True)
+    (stray / "wave" / "w.mp4").write_bytes((tiny_source / "spin" / "spin_000.mp4").read_bytes()
+                                           + b"\0")
+    other_task = video_pipeline(source=str(stray), root=str(project), return_state=True)
+    assert other_task.is_failed()
+    with pytest.raises(Exception, match=r"brings 1 class\(es\) this project's data does not "
+                                        r"have \(wave"):
+        other_task.result()
+    assert not (project / "data" / "raw" / "wave").exists()
+
     # New data from a landing folder, in another process; meanwhile a second run is refused.
     landing = tmp_path / "landing"
     _new_clip(landing, seed=1)

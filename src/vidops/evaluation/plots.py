@@ -6,6 +6,7 @@ draws what training and evaluation computed without importing either.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +29,43 @@ def _pyplot() -> Any:
 def _save(plt: Any, fig: Any, path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
+    # bbox_inches="tight": long class names and titles widen the picture instead of being cut
     atomic_write(path, lambda handle: fig.savefig(handle, format=path.suffix.lstrip(".") or "png",
-                                                  dpi=110))
+                                                  dpi=110, bbox_inches="tight"))
     plt.close(fig)
 
 
-def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:
+def confusion_figure(matrix: list[list[int]], classes: list[str], title: str) -> tuple[Any, Any]:
+    """The confusion matrix as a figure whose size and type scale with the number of classes:
+    readable from 2 to 50 (cells stay at least ~0.4 inch; counts of 0 are left out past 15
+    classes, so the mistakes stand out)."""
     plt = _pyplot()
     cm = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.1 * len(classes) + 2))
+    n = len(classes)
+    side = min(22.0, max(4.5, 0.42 * n + 3))
+    ticks = max(5.0, min(10.0, 300 / n))
+    counts = max(5.0, min(10.0, 150 / n))
+    fig, ax = plt.subplots(figsize=(side + 1, side))
     ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xticks(range(n), classes, rotation=45 if n <= 12 else 90,
+                  ha="right" if n <= 12 else "center", fontsize=ticks)
+    ax.set_yticks(range(n), classes, fontsize=ticks)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
+    wrapped = "\n".join(textwrap.fill(line, int(9 * side)) for line in title.splitlines())
+    ax.set_title(wrapped, fontsize=max(8.0, min(11.0, 2 * side)))
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j] == 0 and n > 15:
+                continue
             colour = "white" if cm[i, j] > cm.max() / 2 else "black"
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=colour)
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=colour, fontsize=counts)
+    fig.tight_layout()
+    return plt, fig
+
+
+def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:
+    plt, fig = confusion_figure(matrix, classes, title)
     _save(plt, fig, path)
 
 

@@ -38,6 +38,7 @@ class LoadedModel:
     classes: list[str]  # class names in logit order
     frames: ExtractConfig  # how clips must be sampled for this model
     device: torch.device
+    arch: str = ""  # the family that was trained (what model.arch auto chose)
 
     def predict_proba(self, clips: np.ndarray, batch_size: int = 16) -> np.ndarray:
         """``(N, T, H, W, 3)`` uint8 clips -> ``(N, num_classes)`` probabilities."""
@@ -114,4 +115,5 @@ def load_model_dir(model_dir: Path, device: torch.device | str = "cpu") -> Loade
                               model_cfg.backbone_frames, segments=LEGACY_SEGMENTS)
     model.load_state_dict(state)
     device = torch.device(device)
-    return LoadedModel(model.to(device).eval(), list(meta["classes"]), frames, device)
+    return LoadedModel(model.to(device).eval(), list(meta["classes"]), frames, device,
+                       model_cfg.arch)

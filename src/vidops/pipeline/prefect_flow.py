@@ -197,15 +197,22 @@ def _dvc_logs_once() -> Iterator[None]:
         dvc_logger.propagate = before
 
 
-@task(name="import", retries=2, retry_delay_seconds=5)
-def import_task(source: str, root: str, group_column: str = "group") -> dict[str, int]:
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """A refusal vidops expects (bad input, another task's classes) says the same every
+    time; only other failures (a busy disk, DVC's own lock) may pass on a retry."""
+    return not isinstance(state.data, VidopsError)
+
+
+@task(name="import", retries=2, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
+def import_task(source: str, root: str, group_column: str = "group",
+                new_classes: bool = False) -> dict[str, int]:
     from vidops.data.raw_store import import_clips
 
     logger = get_run_logger()
     with _chdir(Path(root)):
         cfg = load_params("params.yaml")
         result = import_clips(Path(source), Path(cfg.paths.raw), cfg.ingest.extensions,
-                              group_column, dvc_root=Path("."))
+                              group_column, dvc_root=Path("."), new_classes=new_classes)
     for line in result.ignored + result.conflicts:
         logger.warning("not imported: %s", line)
     logger.info("imported %d new clips from %s (%d already present)", len(result.copied),
@@ -272,15 +279,18 @@ RETRIED = ("extract", "train")
 
 @flow(name="video-pipeline", log_prints=True)
 def video_pipeline(source: str | None = None, force: bool = False, root: str = ".",
-                   group_column: str = "group") -> dict[str, Any]:
-    """Import clips from ``source`` (if given), then reproduce the six DVC stages in order."""
+                   group_column: str = "group", new_classes: bool = False) -> dict[str, Any]:
+    """Import clips from ``source`` (if given), then reproduce the six DVC stages in order.
+
+    A landing folder that brings classes the project does not have is refused (another
+    task) unless ``new_classes``."""
     logger = get_run_logger()
     root = str(Path(root).resolve())
     summary: dict[str, Any] = {"root": root, "imported": None, "stages": {}, "seconds": {}}
     lock_changed = False
     with repo_lock(Path(root)):
         if source:
-            summary["imported"] = import_task(source, root, group_column)
+            summary["imported"] = import_task(source, root, group_column, new_classes)
         for stage in STAGES:
             runner = retried_task if stage in RETRIED else stage_task
             outcome = runner(stage, root, force)

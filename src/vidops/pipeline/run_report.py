@@ -56,8 +56,24 @@ def publish(summary: dict[str, Any], root: Path, metrics: dict[str, Any] | None)
     if metrics:
         classes, matrix = metrics.get("classes"), metrics.get("confusion_matrix")
         if classes and matrix:
-            rows = [{"true label": label, **{f"predicted {c}": n for c, n in zip(classes, row,
-                                                                                 strict=True)}}
-                    for label, row in zip(classes, matrix, strict=True)]
-            create_table_artifact(key=CONFUSION_KEY, table=rows,
+            create_table_artifact(key=CONFUSION_KEY, table=confusion_rows(classes, matrix),
                                   description="test split: rows are true labels")
+
+
+WIDE = 10  # more classes than this: one row per class instead of a matrix nobody can read
+
+
+def confusion_rows(classes: list[str], matrix: list[list[int]]) -> list[dict[str, Any]]:
+    """The test split's confusion as table rows: the matrix up to ``WIDE`` classes; past that,
+    per true class its clips, how many were right, and what it was taken for most often."""
+    if len(classes) <= WIDE:
+        return [{"true label": label, **{f"predicted {c}": n for c, n in zip(classes, row,
+                                                                                strict=True)}}
+                for label, row in zip(classes, matrix, strict=True)]
+    rows = []
+    for i, (label, row) in enumerate(zip(classes, matrix, strict=True)):
+        mistakes = sorted(((n, classes[j]) for j, n in enumerate(row) if j != i and n),
+                          reverse=True)
+        rows.append({"true label": label, "clips": sum(row), "right": row[i],
+                     "taken for": ", ".join(f"{c} ({n})" for n, c in mistakes[:3]) or "-"})
+    return rows

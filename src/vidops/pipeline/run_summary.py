@@ -52,7 +52,7 @@ def summary_lines(summary: dict[str, Any] | None, params: Path = Path("params.ya
         "Data Docs beside it)",
         "dvc repro / dvc metrics show / dvc plots show   the DVC view (`make plots-offline` "
         "in the vidops checkout, once per user: the plots page then draws with no network)",
-        "dvc exp show --drop '.*' --keep 'Experiment|macro_f1|accuracy|model.arch'   this run "
+        "dvc exp show --drop '.*' --keep 'Experiment|macro_f1|accuracy|arch'   this run "
         "in the `workspace` row (`main` shows ! until dvc.lock and the reports are committed)",
         f"{_mlflow_page(promotion)}   the model version in MLflow (its runs and the "
         "registry beside it)",

@@ -83,7 +83,9 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                          "predictions": digest_file(predictions_path)}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(scores_path or metrics_path.with_name("scores.json"),
-                      {**short_scores(metrics), **(cv.scores() if cv else {})})
+                      {**short_scores(metrics), **(cv.scores() if cv else {}),
+                       # what model.arch auto chose: `dvc exp show` lists it beside the figures
+                       "arch": loaded.arch})
     atomic_write_json(metrics_path, metrics)
 
     run_id = identity.run_id

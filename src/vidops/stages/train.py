@@ -22,7 +22,7 @@ from vidops.errors import VidopsError
 from vidops.evaluation.plots import plot_curves, plot_selection
 from vidops.fileio import atomic_write, home_project
 from vidops.models.artifact import save_model_dir
-from vidops.registry.provenance import environment_tags, provenance_tags
+from vidops.registry.provenance import data_version, environment_tags, provenance_tags
 from vidops.registry.tracking import (
     MlflowTracker,
     close_orphans,
@@ -123,7 +123,8 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         log.warning("MLflow run(s) %s were left RUNNING by a training process that is gone: "
                     "marked KILLED", ", ".join(closed))
     with (mlflow.start_run(run_id=prior) if prior else
-          mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{model_cfg.arch}")) as run:
+          mlflow.start_run(experiment_id=experiment_id,
+                           run_name=_run_name(model_cfg.arch, root))) as run:
         own_run(run.info.run_id)
         cached = checkpoints.read_json(SELECTION_FILE)
         if prior:
@@ -140,12 +141,16 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
             if model_cfg.arch == "auto":
                 selection = select_architecture(model_cfg, cfg, train + val, classes, hw,
                                                 features, tracker)
-                mlflow.set_tag("mlflow.runName", f"train-auto-{selection.winner}")
+                mlflow.set_tag("mlflow.runName", _run_name(f"auto-{selection.winner}", root))
             else:
                 selection = fixed(model_cfg.arch)
             checkpoints.write_json(SELECTION_FILE, dataclasses.asdict(selection))
         write_selection(selection_path, selection)
-        plot_selection(selection, selection_plot)
+        # The picture only when there was a selection; a fixed arch leaves none behind.
+        if selection.candidates:
+            plot_selection(selection, selection_plot)
+        else:
+            selection_plot.unlink(missing_ok=True)
         chosen = dataclasses.replace(model_cfg, arch=distributed.broadcast(env, selection.winner))
         mlflow.log_param("arch", chosen.arch)
         _say_what_is_unused(chosen.arch, cfg, frames_cfg, tracker)
@@ -154,17 +159,24 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
         best = result.kept
         if result.resumed_from:
             mlflow.set_tag("resumed_from_epoch", str(result.resumed_from))
-        mlflow.log_metrics({"best_epoch": best.epoch, "best_val_f1": best.val_f1,
-                            "epochs_run": len(result.history)})
+        mlflow.log_metrics({"best_val_f1": best.val_f1} if ARCHITECTURES[chosen.arch].fits_a_head
+                           else {"best_epoch": best.epoch, "best_val_f1": best.val_f1,
+                                 "epochs_run": len(result.history)})
         save_model_dir(model_dir, result.model, chosen, frames_cfg, classes, run.info.run_id)
         write_history(log_path, result.history)
         plot_curves(result.history, curves_path, result.strength)
         for path in (log_path, curves_path, selection_path, selection_plot):
-            mlflow.log_artifact(str(path))
+            if path.is_file():
+                mlflow.log_artifact(str(path))
     checkpoints.clear()  # the model folder now holds the result
     return TrainResult(run.info.run_id, classes, best.epoch, best.val_f1, result.history,
                        str(hw.device), chosen.arch, selection, result.resumed_from,
                        env.world_size)
+
+
+def _run_name(what: str, root: Path) -> str:
+    """``train-<arch>-data-<version>``: runs on other data do not share a name in MLflow."""
+    return f"train-{what}-data-{data_version(home_project(root))[:7]}"
 
 
 def _log_params(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfig,
