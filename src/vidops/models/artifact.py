@@ -1,7 +1,8 @@
 """artifacts/model/: everything serving needs to turn raw video into a prediction.
 
-Folders written by earlier releases load too: ``load_model_dir`` reads only the model
-config, the classes and the frame parameters, which have not changed shape.
+``model.json`` is the inference preset (models/preset.py): loading never goes through the
+params loader, so a params rename leaves every trained folder loadable, and folders of
+earlier releases load through the preset's format-0 reader.
 
 ``mlflow_run.json`` is written last and records the digest of every other file: it is what
 makes a folder finished. ``model_identity`` checks it before a stage scores or registers the
@@ -11,7 +12,6 @@ replaced the folder DVC keeps in place) are refused by name, never scored.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidops.architectures import ARCHITECTURES
-from vidops.config import ExtractConfig, ModelConfig, build
+from vidops.config import ExtractConfig, ModelConfig
 from vidops.errors import DataError
 from vidops.fileio import atomic_write, atomic_write_json, digest_file
-from vidops.models.factory import build_model
+from vidops.models.factory import build_net
 from vidops.models.feature_linear import LEGACY_SEGMENTS, FeatureLinear
+from vidops.models.preset import preset_from_params, read_preset, write_preset
 
 WEIGHTS = "model.pt"
 META = "model.json"
@@ -58,16 +58,7 @@ def save_model_dir(model_dir: Path, model: nn.Module, model_cfg: ModelConfig,
     (model_dir / RUN).unlink(missing_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_write(model_dir / WEIGHTS, lambda handle: torch.save(state, handle))
-    meta = {
-        "model": dataclasses.asdict(model_cfg),
-        "classes": classes,
-        "frames": dataclasses.asdict(frames),
-        "input": "(B, T, H, W, 3) uint8 RGB; the model normalises internally",
-        # What this architecture does to the pixels inside the model (per stream for the
-        # feature families): recorded, not applied, by whoever reads the folder.
-        "normalisation": ARCHITECTURES[model_cfg.arch].normalisation(),
-    }
-    atomic_write_json(model_dir / META, meta)
+    write_preset(model_dir / META, preset_from_params(model_cfg, frames, classes))
     files = {name: digest_file(model_dir / name) for name in (WEIGHTS, META)}
     atomic_write_json(model_dir / RUN, {"run_id": run_id, "files": files})
 
@@ -102,18 +93,16 @@ def model_identity(model_dir: Path) -> ModelIdentity:
 
 
 def load_model_dir(model_dir: Path, device: torch.device | str = "cpu") -> LoadedModel:
-    meta = json.loads((model_dir / META).read_text())
-    model_cfg = build(ModelConfig, meta["model"], f"{model_dir / META}:model")
-    frames = build(ExtractConfig, meta["frames"], f"{model_dir / META}:frames")
-    model = build_model(model_cfg, len(meta["classes"]), load_weights=False)
+    preset = read_preset(model_dir / META)
+    model = build_net(preset.arch, len(preset.classes), preset.net)
     # weights_only: a state dict of tensors, never arbitrary pickled objects.
     state = torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True)
     if isinstance(model, FeatureLinear) and state["mean"].numel() != model.mean.numel():
         # Saved before 2026-12-06: its clips were pooled with temporal thirds as well; the
         # width of its weights says so (feature_linear.py).
-        model = FeatureLinear(len(meta["classes"]), model.streams, model_cfg.backbone,
-                              model_cfg.backbone_frames, segments=LEGACY_SEGMENTS)
+        model = FeatureLinear(len(preset.classes), model.streams, preset.net["backbone"],
+                              preset.net["backbone_frames"], segments=LEGACY_SEGMENTS)
     model.load_state_dict(state)
     device = torch.device(device)
-    return LoadedModel(model.to(device).eval(), list(meta["classes"]), frames, device,
-                       model_cfg.arch)
+    return LoadedModel(model.to(device).eval(), list(preset.classes),
+                       preset.frames.extract_config(), device, preset.arch)

@@ -18,6 +18,7 @@ from vidops.data.records import read_manifest
 from vidops.errors import VidopsError
 from vidops.fileio import atomic_write_json, digest_file
 from vidops.models.artifact import META, ModelIdentity, model_identity
+from vidops.models.preset import read_preset
 from vidops.registry.champion import CHALLENGER, current_champion, describe_model, move_champion
 from vidops.registry.classes import CLASSES_TAG, classes_tag, difference, version_classes
 from vidops.registry.descriptions import version_description
@@ -111,7 +112,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     else:
         log.info("%s version %s already holds run %s: deciding on it again, nothing new "
                  "registered", cfg.model_name, version, run_id)
-    classes = json.loads((model_dir / META).read_text())["classes"]
+    classes = read_preset(model_dir / META).classes
     for key, value in {**provenance, "run_id": run_id, REGISTRATION: PENDING,
                        "dvc_experiment": experiment or "",
                        CLASSES_TAG: classes_tag(classes)}.items():
@@ -212,9 +213,9 @@ def _result_from_tags(client, name: str, version: str, run_id: str, candidate_f1
 def _describe(client, name: str, version: str, model_dir: Path, metrics: dict,
               manifest_path: Path, data_version: str, gate: str, reason: str) -> None:
     """The version's description for the MLflow UI (the model's: champion.describe_model)."""
-    meta = json.loads((model_dir / META).read_text())
+    preset = read_preset(model_dir / META)
     clips = Counter(r.split for r in read_manifest(manifest_path))
-    text = version_description(name, version, meta["model"]["arch"], meta["classes"],
+    text = version_description(name, version, preset.arch, preset.classes,
                                data_version, {s: clips[s] for s in ("train", "val", "test")},
                                metrics, gate, reason)
     client.update_model_version(name, version, description=text)
