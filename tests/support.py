@@ -404,3 +404,14 @@ def register_after_a_kill(project: Path, tracking: str, name: str, point: str) -
     if [e.version for e in history(client, name)] != ["1"]:
         problems.append(f"history {[e.version for e in history(client, name)]}, not [1]")
     return problems
+
+
+def some_figures(**changes):
+    """A TestFigures record (metrics.json) with plausible values; ``changes`` override."""
+    from vidops.evaluation.figures import TestFigures
+
+    base = dict(accuracy=0.8, n_clips=40, macro_precision=0.8, macro_recall=0.8, macro_f1=0.81,
+                weighted_precision=0.8, weighted_recall=0.8, weighted_f1=0.8, per_class={},
+                classes=["a", "b"], confusion_matrix=[[18, 2], [6, 14]], most_confused=[],
+                accuracy_ci=[0.65, 0.9], macro_f1_ci=[0.7, 0.9], bootstrap={})
+    return TestFigures(**{**base, **changes})

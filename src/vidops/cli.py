@@ -16,13 +16,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vidops.cli_help import App
 from vidops.config import Params, PathsConfig, load_params
 from vidops.errors import VidopsError
+
+if TYPE_CHECKING:
+    from vidops.evaluation.figures import TestFigures
 
 app = App(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
 P = PathsConfig()
@@ -271,18 +274,18 @@ def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
                               metrics, confusion, predictions, scores_path=scores,
                               recipe=Recipe(loaded.model, loaded.train))
     typer.echo(ci_summary("test", result.metrics))
-    if "video_level" in result.metrics:
-        typer.echo(ci_summary("video level", result.metrics["video_level"]))
-    typer.echo(recipe_cv_sentence(result.metrics["recipe_cv"], markdown=False))
+    if result.metrics.video_level is not None:
+        typer.echo(ci_summary("video level", result.metrics.video_level))
+    typer.echo(recipe_cv_sentence(result.metrics.recipe_cv, markdown=False))
 
 
-def ci_summary(name: str, m: dict) -> str:
+def ci_summary(name: str, m: TestFigures) -> str:
     """One line: the figures with their 95% bootstrap intervals and what was resampled."""
-    acc, f1 = m["accuracy_ci"], m["macro_f1_ci"]
-    boot = m["bootstrap"]
-    line = (f"{name}: accuracy {m['accuracy']:.3f} [95% CI {acc[0]:.3f}, {acc[1]:.3f}], macro F1 "
-            f"{m['macro_f1']:.3f} [{f1[0]:.3f}, {f1[1]:.3f}], weighted F1 {m['weighted_f1']:.3f} "
-            f"on {m['n_clips']} clips ({boot['units']} {boot['unit']}s resampled)")
+    acc, f1 = m.accuracy_ci, m.macro_f1_ci
+    boot = m.bootstrap
+    line = (f"{name}: accuracy {m.accuracy:.3f} [95% CI {acc[0]:.3f}, {acc[1]:.3f}], macro F1 "
+            f"{m.macro_f1:.3f} [{f1[0]:.3f}, {f1[1]:.3f}], weighted F1 {m.weighted_f1:.3f} "
+            f"on {m.n_clips} clips ({boot['units']} {boot['unit']}s resampled)")
     return line + (f"; {boot['note']}" if boot.get("note") else "")
 
 

@@ -71,7 +71,7 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     run_tags = run.data.tags  # what figures reproduce against
     assert run_tags["env.torch"].startswith("2.") and run_tags["env.cpu"] and run_tags["env.av"]
 
-    metrics = _evaluate(prepared, first).metrics
+    metrics = _evaluate(prepared, first).metrics.as_dict()  # as metrics.json holds them
     for key in ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "weighted_recall"):
         assert 0.0 <= metrics[key] <= 1.0
     assert set(metrics["per_class"]) == set(trained.classes) and metrics["n_clips"] == 8
@@ -224,7 +224,7 @@ def test_feature_family_through_the_stages_and_the_served_pyfunc(prepared, tmp_p
     trained = _train(prepared, out, model=ModelConfig(arch=arch))
     assert trained.arch == arch and len(trained.history) == 1
     assert json.loads((out / "selection.json").read_text())["mode"] == "fixed"
-    metrics = _evaluate(prepared, out).metrics
+    metrics = _evaluate(prepared, out).metrics.as_dict()
     registered = _register(prepared, out, min_f1=0.0)
     assert registered.promoted
 

@@ -111,3 +111,25 @@ def test_import_linter_contracts_hold():
     done = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_metrics_and_promotion_json_are_read_only_through_their_dataclasses():
+    """#32: metrics.json and promotion.json were read by string keys in six modules. Only
+    evaluation/figures.py (TestFigures) and registry/decision.py (Decision) open them."""
+    import re
+
+    owners = {"evaluation/figures.py", "registry/decision.py"}
+    package = Path(__file__).parents[2] / "src" / "vidops"
+    opening = re.compile(r"json\.loads?\([^)]*(metric|promotion|scores)", re.I)
+    keyed = re.compile(r"(metrics|promotion|figures|decision)\[[\"'](macro_f1|accuracy|version|"
+                       r"promoted|reason|model_name|recipe_cv|scored|video_level)[\"']\]")
+    offenders = []
+    for module in sorted(package.rglob("*.py")):
+        name = module.relative_to(package).as_posix()
+        if name in owners:
+            continue
+        for number, line in enumerate(module.read_text().splitlines(), start=1):
+            if opening.search(line) or keyed.search(line):
+                offenders.append(f"{name}:{number}: {line.strip()}")
+    # the writer composes the dict it hands to TestFigures.of: stages/evaluate.py only
+    assert [o for o in offenders if not o.startswith("stages/evaluate.py")] == []

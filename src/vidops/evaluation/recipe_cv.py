@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from vidops.architectures import ARCHITECTURES
 from vidops.config import EvaluateConfig, ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
+from vidops.evaluation.figures import RecipeCV
 from vidops.evaluation.intervals import intervals
 from vidops.evaluation.metrics import classification_summary
 from vidops.training.dataset import FramesDataset
@@ -47,29 +48,6 @@ class Recipe:
 
     model: ModelConfig
     train: TrainConfig
-
-
-@dataclass(frozen=True)
-class RecipeCV:
-    status: str  # "scored", or why it did not run
-    folds: int = 0
-    clips: int = 0
-    groups: int = 0
-    macro_f1: float | None = None
-    macro_f1_ci: list[float] = field(default_factory=list)
-    accuracy: float | None = None
-    fold_f1: list[float] = field(default_factory=list)
-    fold_winner: list[str] = field(default_factory=list)  # the architecture each fold chose
-    seconds: float = 0.0
-    bootstrap: dict = field(default_factory=dict)
-
-    def scores(self) -> dict[str, float]:
-        """The flat figures of ``scores.json`` (nothing when it did not run)."""
-        if self.macro_f1 is None:
-            return {}
-        low, high = self.macro_f1_ci
-        return {"cv_macro_f1": round(self.macro_f1, 4), "cv_macro_f1_low": round(low, 4),
-                "cv_macro_f1_high": round(high, 4)}
 
 
 def why_not(cfg: EvaluateConfig, recipe: Recipe, clips: int, cuda: bool) -> str:

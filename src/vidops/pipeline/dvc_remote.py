@@ -68,10 +68,10 @@ def push_run(root: Path, promotion_path: Path) -> PushResult | None:
     None when the project has no default remote (nothing to do). ``promotion_path``:
     register's report, naming the model version and its MLflow run.
     """
-    import json
-
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
+
+    from vidops.registry.decision import Decision
 
     root = root.resolve()
     remote = default_remote(root)
@@ -85,9 +85,9 @@ def push_run(root: Path, promotion_path: Path) -> PushResult | None:
                           "run's results are in the local cache, `dvc push` retries") from None
     version = None
     if promotion_path.is_file():
-        promotion = json.loads(promotion_path.read_text())
-        version = str(promotion["version"])
-        _record(root, promotion["model_name"], version, promotion["run_id"], remote)
+        promotion = Decision.read(promotion_path)
+        version = str(promotion.version)
+        _record(root, promotion.model_name, version, promotion.run_id, remote)
     log.info("pushed %d files to DVC remote %s (%s)", pushed, remote[0], remote[1])
     return PushResult(remote[0], remote[1], int(pushed), version)
 

@@ -10,7 +10,7 @@ outputs. ``flows/pipeline.py`` is the entrypoint that deployments and users poin
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import os
 import sys
@@ -27,9 +27,11 @@ from prefect import flow, get_run_logger, task
 
 from vidops.config import load_params
 from vidops.errors import VidopsError
+from vidops.evaluation.figures import TestFigures
 from vidops.pipeline.repo_lock import repo_lock
 from vidops.pipeline.run_report import publish
 from vidops.pipeline.run_summary import IN_FLOW
+from vidops.registry.decision import Decision
 
 STAGES = ("ingest", "extract", "validate", "train", "evaluate", "register")
 
@@ -298,41 +300,45 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
             summary["seconds"][stage] = outcome["seconds"]
             lock_changed = lock_changed or outcome.get("dvc_lock_changed", False)
         summary["pushed"] = push_task(root)
-    reports, metrics = _reports(Path(root))
+    reports, figures, decision = _reports(Path(root))
     summary.update(reports)
     if lock_changed:  # DVC says it after every stage; once is enough
         logger.info("dvc.lock changed: `git add dvc.lock data.dvc && git commit` records this "
                     "run in git")
-    publish(summary, Path(root), metrics)
+    publish(summary, Path(root), figures, decision)
     ran = [s for s, status in summary["stages"].items() if status == "ran"]
     if ran:
         logger.info("ran %s; up to date: %s", ", ".join(ran),
                     ", ".join(s for s in STAGES if s not in ran) or "none")
     else:
         logger.info("nothing changed: every stage is up to date, no retraining")
-    if "promotion" in summary and "train" in ran:
-        p = summary["promotion"]
-        logger.info("model version %s: %s (%s)", p["version"],
-                    "promoted to champion" if p["promoted"] else "not promoted", p["reason"])
+    if decision is not None and "train" in ran:
+        logger.info("model version %s: %s (%s)", decision.version,
+                    "promoted to champion" if decision.promoted else "not promoted",
+                    decision.reason)
     return summary
 
 
-def _reports(root: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The summary's figures and gate decision, and every figure of metrics.json (the
-    confusion matrix for the artifact), each file read once."""
+def _reports(root: Path) -> tuple[dict[str, Any], TestFigures | None, Decision | None]:
+    """The summary's figures and gate decision (plain, for the flow's result), and the two
+    records they come from, each file read once."""
     paths = load_params(root / "params.yaml").paths
     out: dict[str, Any] = {}
-    metrics_path, promotion = root / paths.metrics, root / paths.promotion
-    m = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-    if m is not None:
-        out["metrics"] = {k: round(m[k], 4) for k in ("accuracy", "macro_f1", "weighted_f1")}
-        out["metrics"].update({k: [round(x, 4) for x in m[k]] for k in ("accuracy_ci", "macro_f1_ci")
-                               if k in m})
-        if "recipe_cv" in m:
-            out["recipe_cv"] = {k: v for k, v in m["recipe_cv"].items() if k != "bootstrap"}
-    if promotion.is_file():
-        out["promotion"] = json.loads(promotion.read_text())
-    return out, m
+    metrics_path, promotion_path = root / paths.metrics, root / paths.promotion
+    figures = TestFigures.read(metrics_path) if metrics_path.is_file() else None
+    if figures is not None:
+        out["metrics"] = {"accuracy": round(figures.accuracy, 4),
+                          "macro_f1": round(figures.macro_f1, 4),
+                          "weighted_f1": round(figures.weighted_f1, 4),
+                          "accuracy_ci": [round(x, 4) for x in figures.accuracy_ci],
+                          "macro_f1_ci": [round(x, 4) for x in figures.macro_f1_ci]}
+        if figures.recipe_cv is not None:
+            out["recipe_cv"] = {k: v for k, v in dataclasses.asdict(figures.recipe_cv).items()
+                                if k != "bootstrap"}
+    decision = Decision.read(promotion_path) if promotion_path.is_file() else None
+    if decision is not None:
+        out["promotion"] = decision.as_dict()
+    return out, figures, decision
 
 
 def serve_scheduled(cron: str, name: str = "vidops-scheduled", root: str = ".",

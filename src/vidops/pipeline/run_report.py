@@ -8,6 +8,8 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from vidops.evaluation.figures import TestFigures
+from vidops.registry.decision import Decision
 from vidops.registry.descriptions import TRAINING_VIEW, mlflow_ui_link, recipe_cv_sentence, version_page
 
 RESULT_KEY = "pipeline-result"
@@ -22,24 +24,22 @@ def mlflow_version_link(name: str, version: str, root: Path) -> str:
     return f"{name} version {version}: {where}"
 
 
-def result_markdown(summary: dict[str, Any], root: Path) -> str:
+def result_markdown(summary: dict[str, Any], root: Path, figures: TestFigures | None = None,
+                    decision: Decision | None = None) -> str:
     lines = ["# video-pipeline result", ""]
-    metrics = summary.get("metrics")
-    if metrics:
-        low, high = metrics.get("macro_f1_ci", [None, None])
-        interval = f" (95% interval {low:.3f} to {high:.3f})" if low is not None else ""
+    if figures is not None:
+        low, high = figures.macro_f1_ci
         lines += ["| test figure | value |", "| --- | --- |",
-                  f"| macro F1 | {metrics['macro_f1']:.3f}{interval} |",
-                  f"| accuracy | {metrics['accuracy']:.3f} |",
-                  f"| weighted F1 | {metrics['weighted_f1']:.3f} |", ""]
-    if summary.get("recipe_cv"):
-        lines += [recipe_cv_sentence(summary["recipe_cv"]), ""]
-    promotion = summary.get("promotion")
-    if promotion:
-        decision = "promoted to `champion`" if promotion["promoted"] else "not promoted"
-        link = mlflow_version_link(promotion["model_name"], promotion["version"], root)
-        what = "Registered" if promotion.get("registered", True) else "Champion, unchanged"
-        lines += [f"**Gate:** {decision}: {promotion['reason']}", "", f"**{what}:** {link}", ""]
+                  f"| macro F1 | {figures.macro_f1:.3f} (95% interval {low:.3f} to {high:.3f}) |",
+                  f"| accuracy | {figures.accuracy:.3f} |",
+                  f"| weighted F1 | {figures.weighted_f1:.3f} |", ""]
+        if figures.recipe_cv is not None:
+            lines += [recipe_cv_sentence(figures.recipe_cv), ""]
+    if decision is not None:
+        verdict = "promoted to `champion`" if decision.promoted else "not promoted"
+        link = mlflow_version_link(decision.model_name, decision.version, root)
+        what = "Registered" if decision.registered else "Champion, unchanged"
+        lines += [f"**Gate:** {verdict}: {decision.reason}", "", f"**{what}:** {link}", ""]
     lines += ["| stage | status | seconds |", "| --- | --- | --- |"]
     lines += [f"| {stage} | {status} | {summary['seconds'].get(stage, '')} |"
               for stage, status in summary["stages"].items()]
@@ -48,16 +48,17 @@ def result_markdown(summary: dict[str, Any], root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish(summary: dict[str, Any], root: Path, metrics: dict[str, Any] | None) -> None:
-    """The result (markdown) and, when the test split was scored (``metrics``: all of
-    metrics.json), its confusion matrix (table)."""
-    create_markdown_artifact(key=RESULT_KEY, markdown=result_markdown(summary, root),
+def publish(summary: dict[str, Any], root: Path, figures: TestFigures | None,
+            decision: Decision | None) -> None:
+    """The result (markdown) and, when the test split was scored, its confusion matrix
+    (table)."""
+    create_markdown_artifact(key=RESULT_KEY,
+                             markdown=result_markdown(summary, root, figures, decision),
                              description="test figures, gate decision, registered version")
-    if metrics:
-        classes, matrix = metrics.get("classes"), metrics.get("confusion_matrix")
-        if classes and matrix:
-            create_table_artifact(key=CONFUSION_KEY, table=confusion_rows(classes, matrix),
-                                  description="test split: rows are true labels")
+    if figures is not None and figures.classes and figures.confusion_matrix:
+        create_table_artifact(key=CONFUSION_KEY,
+                              table=confusion_rows(figures.classes, figures.confusion_matrix),
+                              description="test split: rows are true labels")
 
 
 WIDE = 10  # more classes than this: one row per class instead of a matrix nobody can read

@@ -5,12 +5,13 @@ where to look. One function, so the two entry points cannot drift apart."""
 from __future__ import annotations
 
 import csv
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from vidops.config import load_params
+from vidops.evaluation.figures import TestFigures
+from vidops.registry.decision import Decision
 from vidops.registry.descriptions import TRAINING_VIEW, mlflow_ui_link, recipe_cv_sentence, version_page
 
 IN_FLOW = "VIDOPS_IN_FLOW"  # set for the stages a flow runs: the flow prints the summary
@@ -27,23 +28,23 @@ def summary_lines(summary: dict[str, Any] | None, params: Path = Path("params.ya
         out += [f"  {stage:9s} {status}" for stage, status in summary["stages"].items()]
     metrics_path, promotion_path = Path(paths.metrics), Path(paths.promotion)
     if metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text())
-        f1_low, f1_high = metrics["macro_f1_ci"]
+        m = TestFigures.read(metrics_path)
+        f1_low, f1_high = m.macro_f1_ci
         out += ["", "== test metrics ==",
-                f"  accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f} "
-                f"[95% CI {f1_low:.2f}, {f1_high:.2f}]  weighted F1 {metrics['weighted_f1']:.3f}  "
-                f"({metrics['n_clips']} clips)"]
+                f"  accuracy {m.accuracy:.3f}  macro F1 {m.macro_f1:.3f} "
+                f"[95% CI {f1_low:.2f}, {f1_high:.2f}]  weighted F1 {m.weighted_f1:.3f}  "
+                f"({m.n_clips} clips)"]
         out += [f"  {name:10s} P {f['precision']:.2f} R {f['recall']:.2f} F1 {f['f1']:.2f} "
-                f"n={f['support']}" for name, f in metrics["per_class"].items()]
-        if metrics.get("recipe_cv"):
-            out += textwrap.wrap(recipe_cv_sentence(metrics["recipe_cv"], markdown=False), 90,
+                f"n={f['support']}" for name, f in m.per_class.items()]
+        if m.recipe_cv is not None:
+            out += textwrap.wrap(recipe_cv_sentence(m.recipe_cv, markdown=False), 90,
                                  initial_indent="  ", subsequent_indent="  ")
-    promotion = json.loads(promotion_path.read_text()) if promotion_path.is_file() else None
+    promotion = Decision.read(promotion_path) if promotion_path.is_file() else None
     if promotion:
         out += ["", "== registry ==",
-                f"  {promotion['model_name']} v{promotion['version']}: "
-                f"{'champion' if promotion['promoted'] else 'challenger only'} - "
-                f"{promotion['reason']}"]
+                f"  {promotion.model_name} v{promotion.version}: "
+                f"{'champion' if promotion.promoted else 'challenger only'} - "
+                f"{promotion.reason}"]
     out += ["", "== where to look =="]
     out += [f"  {line}" for line in (
         f"{paths.confusion}, {paths.curves}   pictures of the result",
@@ -61,8 +62,8 @@ def summary_lines(summary: dict[str, Any] | None, params: Path = Path("params.ya
     return out
 
 
-def _mlflow_page(promotion: dict[str, Any] | None) -> str:
-    page = (version_page(promotion["model_name"], promotion["version"]) if promotion
+def _mlflow_page(promotion: Decision | None) -> str:
+    page = (version_page(promotion.model_name, promotion.version) if promotion
             else "#/experiments")
     return mlflow_ui_link(f"{page}?{TRAINING_VIEW}", Path.cwd()).replace("`", "")
 

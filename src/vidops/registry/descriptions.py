@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from vidops.evaluation.figures import RecipeCV, TestFigures
 
 MODEL_DESCRIPTION = (
     "Video classifier trained and registered by vidops (`dvc repro`, or the Prefect flow "
@@ -95,28 +98,26 @@ def history_table(name: str, events: Sequence[Event], budget: int = MAX_DESCRIPT
     return "\n".join(rows) + (footer if shown < len(events) else "")
 
 
-def recipe_cv_sentence(cv: dict[str, Any] | None, markdown: bool = True) -> str:
+def recipe_cv_sentence(cv: RecipeCV | None, markdown: bool = True) -> str:
     """One sentence on the recipe cross-validation of metrics.json (``recipe_cv``)."""
-    if not cv:
+    if cv is None:
         return ""
     bold = "**" if markdown else ""
-    if cv.get("macro_f1") is None:
-        return f"Recipe cross-validation {cv['status']}."
-    low, high = cv["macro_f1_ci"]
-    return (f"Recipe cross-validated over all {cv['clips']} usable clips ({cv['groups']} groups, "
-            f"{cv['folds']} folds by group, chosen and fitted inside each fold): macro F1 "
-            f"{bold}{cv['macro_f1']:.3f}{bold} (95% interval {low:.3f} to {high:.3f}; folds "
-            f"{', '.join(f'{f:.2f}' for f in cv['fold_f1'])}).")
+    if cv.macro_f1 is None:
+        return f"Recipe cross-validation {cv.status}."
+    low, high = cv.macro_f1_ci
+    return (f"Recipe cross-validated over all {cv.clips} usable clips ({cv.groups} groups, "
+            f"{cv.folds} folds by group, chosen and fitted inside each fold): macro F1 "
+            f"{bold}{cv.macro_f1:.3f}{bold} (95% interval {low:.3f} to {high:.3f}; folds "
+            f"{', '.join(f'{f:.2f}' for f in cv.fold_f1)}).")
 
 
 def version_description(name: str, version: str, arch: str, classes: list[str],
-                        data_version: str, clips: dict[str, int], metrics: dict[str, Any],
+                        data_version: str, clips: dict[str, int], metrics: TestFigures,
                         gate: str, reason: str) -> str:
     """A version's page: what it is, what it scored with its uncertainty, what the gate said."""
-    interval = ""
-    if "macro_f1_ci" in metrics:
-        low, high = metrics["macro_f1_ci"]
-        interval = f" (95% interval {low:.3f} to {high:.3f})"
+    low, high = metrics.macro_f1_ci
+    interval = f" (95% interval {low:.3f} to {high:.3f})"
     split = ", ".join(f"{n} {s}" for s, n in clips.items())
     # Bounded to fit the store's 5,000 characters whatever the class count or the reason's
     # length (a gate listing hundreds of classes); the whole reason is the `gate_reason` tag.
@@ -126,11 +127,9 @@ def version_description(name: str, version: str, arch: str, classes: list[str],
         reason = reason[: GATE_REASON_CHARS - 3] + "... (whole: tag `gate_reason`)"
     text = (f"**{arch}** over {len(classes)} classes ({named}).\n\n"
             f"Data version `{data_version}` (md5 of data/raw in data.dvc): {split} clips.\n\n"
-            f"Test macro F1 **{metrics['macro_f1']:.3f}**{interval} on "
-            f"{metrics.get('n_clips', clips.get('test', '?'))} test clips; accuracy "
-            f"{metrics['accuracy']:.3f}.\n\n"
-            + (f"{recipe_cv_sentence(metrics.get('recipe_cv'))}\n\n" if metrics.get("recipe_cv")
-               else "")
+            f"Test macro F1 **{metrics.macro_f1:.3f}**{interval} on {metrics.n_clips} test clips; "
+            f"accuracy {metrics.accuracy:.3f}.\n\n"
+            + (f"{recipe_cv_sentence(metrics.recipe_cv)}\n\n" if metrics.recipe_cv else "")
             + f"Gate: **{gate}**: {reason}.\n\n"
             f"Serve it: `vidops serve` follows `champion`; this version alone: "
             f"`mlflow models serve -m models:/{name}/{version} --env-manager local`.")

@@ -10,6 +10,7 @@ from pathlib import Path
 from vidops.config import EvaluateConfig
 from vidops.data.clips import load_frames, usable_clips
 from vidops.errors import VidopsError
+from vidops.evaluation.figures import TestFigures
 from vidops.evaluation.intervals import intervals
 from vidops.evaluation.metrics import classification_summary
 from vidops.evaluation.plots import plot_confusion
@@ -26,7 +27,7 @@ class EvaluateError(VidopsError, RuntimeError):
 
 @dataclass(frozen=True)
 class EvaluateResult:
-    metrics: dict
+    metrics: TestFigures
     run_id: str
 
 
@@ -86,7 +87,8 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                       {**short_scores(metrics), **(cv.scores() if cv else {}),
                        # what model.arch auto chose: `dvc exp show` lists it beside the figures
                        "arch": loaded.arch})
-    atomic_write_json(metrics_path, metrics)
+    written = TestFigures.of(metrics)
+    written.write(metrics_path)
 
     run_id = identity.run_id
     import mlflow
@@ -112,7 +114,7 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
             mlflow.log_metric(f"test_f1_{name}", figures["f1"])
         for path in (metrics_path, confusion_path, predictions_path):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
-    return EvaluateResult(metrics, run_id)
+    return EvaluateResult(written, run_id)
 
 
 def short_scores(metrics: dict) -> dict[str, float | int]:

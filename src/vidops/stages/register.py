@@ -7,7 +7,6 @@ import json
 import logging
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -16,11 +15,13 @@ from vidops.config import RegisterConfig, ServeConfig
 from vidops.data.clips import usable_clips
 from vidops.data.records import read_manifest
 from vidops.errors import VidopsError
-from vidops.fileio import atomic_write_json, digest_file
+from vidops.evaluation.figures import TestFigures
+from vidops.fileio import digest_file
 from vidops.models.artifact import META, ModelIdentity, model_identity
 from vidops.models.preset import read_preset
 from vidops.registry.champion import CHALLENGER, current_champion, describe_model, move_champion
 from vidops.registry.classes import CLASSES_TAG, classes_tag, difference, version_classes
+from vidops.registry.decision import Decision
 from vidops.registry.descriptions import version_description
 from vidops.registry.gate import GateDecision, compare, decide
 from vidops.registry.lock import registry_lock
@@ -47,28 +48,10 @@ class RegisterError(VidopsError, ValueError):
     """The candidate cannot be compared: no test clips, or evaluate's predictions are stale."""
 
 
-@dataclass(frozen=True)
-class RegisterResult:
-    model_name: str
-    version: str
-    run_id: str
-    candidate_f1: float
-    champion_version: str | None  # champion before this registration
-    champion_f1: float | None  # that champion re-scored on the current test split
-    promoted: bool
-    reason: str
-    rule: str = "point"  # register.gate
-    f1_difference: float | None = None  # challenger - champion on the same test clips
-    f1_difference_ci: list[float] | None = None  # paired bootstrap, 95%
-    class_recall: dict | None = None  # class -> {challenger, champion} recall
-    class_drops: dict | None = None  # classes whose recall fell more than max_class_drop
-    registered: bool = True  # False: the champion's twin, nothing new (``version`` is the champion)
-
-
 def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path,
                  model_dir: Path, metrics_path: Path, promotion_path: Path,
                  frames_dir: Path, root: Path = Path("."), predictions: Path | None = None,
-                 serve_cfg: ServeConfig | None = None) -> RegisterResult:
+                 serve_cfg: ServeConfig | None = None) -> Decision:
     """Register the model; move `champion` when the gate (gate.py) passes.
 
     ``predictions``: evaluate's per-clip CSV, needed by the paired rules (the challenger's
@@ -77,8 +60,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     import mlflow
     from mlflow import MlflowClient
 
-    metrics = json.loads(metrics_path.read_text())
-    candidate_f1 = float(metrics["macro_f1"])
+    metrics = TestFigures.read(metrics_path)
+    candidate_f1 = float(metrics.macro_f1)
     identity = model_identity(model_dir)
     _check_scored(metrics, metrics_path, model_dir, identity, predictions)
     run_id = identity.run_id
@@ -98,11 +81,10 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
         if twin is not None:
             # Retrained from exactly what made the champion (`dvc repro -f`, a reverted
             # param): another version would be a duplicate the gate could promote over itself.
-            result = RegisterResult(cfg.model_name, twin, run_id, candidate_f1, twin, None, False,
+            result = Decision(cfg.model_name, twin, run_id, candidate_f1, twin, None, False,
                                     f"same code, data and params as champion version {twin}: "
                                     "nothing registered", cfg.gate, registered=False)
-            promotion_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(promotion_path, asdict(result))
+            result.write(promotion_path)
             return result
         serve = serve_cfg or ServeConfig()
         limits = {"max_video_bytes": serve.max_video_bytes, "max_clips": serve.max_clips}
@@ -126,8 +108,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             # was marked complete; or run again): its gate record is on the version.
             client.set_model_version_tag(cfg.model_name, version, REGISTRATION, COMPLETE)
             result = _result_from_tags(client, cfg.model_name, version, run_id, candidate_f1, cfg)
-            promotion_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(promotion_path, asdict(result))
+            result.write(promotion_path)
             return result
         champion_f1, paired, recalls = None, None, None
         theirs = version_classes(client, cfg.model_name, champion) if champion else None
@@ -176,13 +157,12 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
         else:
             describe_model(client, cfg.model_name)  # the page exists from version 1 on
         client.set_model_version_tag(cfg.model_name, version, REGISTRATION, COMPLETE)
-    result = RegisterResult(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
+    result = Decision(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
                             promote, reason, cfg.gate,
                             paired.difference if paired else None, paired.ci if paired else None,
                             {c: {"challenger": a, "champion": b} for c, (a, b) in recalls.items()}
                             if recalls else None, decision.class_drops)
-    promotion_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(promotion_path, asdict(result))
+    result.write(promotion_path)
     return result
 
 
@@ -199,18 +179,18 @@ def _version_of_run(client, name: str, run_id: str) -> str | None:
 
 
 def _result_from_tags(client, name: str, version: str, run_id: str, candidate_f1: float,
-                      cfg: RegisterConfig) -> RegisterResult:
+                      cfg: RegisterConfig) -> Decision:
     """What a completed registration decided, read back from its version's tags."""
     tags = client.get_model_version(name, version).tags
     before_f1 = tags.get("champion_before_f1")
     ci = tags.get("f1_difference_ci")
-    return RegisterResult(name, version, run_id, candidate_f1, tags.get("champion_before") or None,
+    return Decision(name, version, run_id, candidate_f1, tags.get("champion_before") or None,
                           float(before_f1) if before_f1 else None,
                           tags.get("gate") == "promoted", tags.get("gate_reason", ""),
                           tags.get("gate_rule", cfg.gate), None, json.loads(ci) if ci else None)
 
 
-def _describe(client, name: str, version: str, model_dir: Path, metrics: dict,
+def _describe(client, name: str, version: str, model_dir: Path, metrics: TestFigures,
               manifest_path: Path, data_version: str, gate: str, reason: str) -> None:
     """The version's description for the MLflow UI (the model's: champion.describe_model)."""
     preset = read_preset(model_dir / META)
@@ -257,12 +237,12 @@ def read_predictions(path: Path, clips: list) -> list[str]:
     return [by_id[c.clip_id] for c in clips]
 
 
-def _check_scored(metrics: dict, metrics_path: Path, model_dir: Path, identity: ModelIdentity,
+def _check_scored(metrics: TestFigures, metrics_path: Path, model_dir: Path, identity: ModelIdentity,
                   predictions: Path | None) -> None:
     """The figures register gates on are those of this model folder and these predictions:
     evaluate names both in metrics.json (written last); anything else is refused."""
     redo = "run `dvc repro evaluate` (or `vidops run`) to score the model that is there"
-    scored = metrics.get("scored")
+    scored = metrics.scored
     if not isinstance(scored, dict) or not isinstance(scored.get("model_files"), dict):
         raise RegisterError(f"{metrics_path}: does not say which model it scored (written by an "
                             f"older vidops, or by hand); {redo}")

@@ -5,9 +5,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from support import some_figures
 from vidops import cli
 from vidops.pipeline import prefect_flow
 from vidops.pipeline.run_summary import summary_lines
+from vidops.registry.decision import Decision
 
 FLOW_RESULT = {"stages": {"ingest": "ran", "train": "ran", "register": "ran"}}
 
@@ -17,13 +19,13 @@ def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("{}\n")
     (tmp_path / "reports").mkdir()
-    (tmp_path / "reports/metrics.json").write_text(json.dumps({
-        "accuracy": 0.9, "macro_f1": 0.88, "macro_f1_ci": [0.7, 1.0], "weighted_f1": 0.89,
-        "n_clips": 12, "per_class": {"hug": {"precision": 1.0, "recall": 0.8, "f1": 0.89,
-                                             "support": 6}}}))
-    (tmp_path / "reports/promotion.json").write_text(json.dumps({
-        "model_name": "m", "version": "3", "promoted": False,
-        "reason": "a different task: champion version 2 answers over 4 classes"}))
+    some_figures(accuracy=0.9, macro_f1=0.88, macro_f1_ci=[0.7, 1.0], weighted_f1=0.89,
+                 n_clips=12, per_class={"hug": {"precision": 1.0, "recall": 0.8, "f1": 0.89,
+                                                "support": 6}}).write(
+        tmp_path / "reports/metrics.json")
+    Decision("m", "3", "run", 0.88, "2", None, False,
+             "a different task: champion version 2 answers over 4 classes").write(
+        tmp_path / "reports/promotion.json")
     (tmp_path / "reports/predictions.csv").write_text("clip_id,path\nc1,data/raw/hug/a.mp4\n")
     monkeypatch.setattr(prefect_flow, "video_pipeline", lambda **kw: FLOW_RESULT)
     return tmp_path
