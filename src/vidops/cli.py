@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 app = App(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
 P = PathsConfig()
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
+STAGES = "Stages: dvc.yaml runs these (dvc repro, vidops run)"
 
 
 def _path(default: str, help: str):
@@ -127,7 +128,7 @@ def import_(source: Annotated[Path, typer.Argument(help="folder per class, or fo
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def ingest(raw: Path = _path(P.raw, "raw clips folder"),
            manifest: Path = _path(P.manifest, "manifest CSV to write"),
            splits: Path = _path(P.splits, "split ledger: group -> split, extended, never rewritten"),
@@ -150,9 +151,8 @@ def ingest(raw: Path = _path(P.raw, "raw clips folder"),
             f"{result.per_split_label[s].get(label, 0):5d}" for s in result.per_split_label))
 
 
-@app.command()
-def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifest)"),
-            manifest: Path = _path(P.manifest, "manifest CSV"),
+@app.command(rich_help_panel=STAGES)
+def extract(manifest: Path = _path(P.manifest, "manifest CSV"),
             frames: Path = _path(P.frames, "frames folder to write"),
             params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage extract: sample frames of every clip into <clip_id>.npy plus index.csv."""
@@ -176,7 +176,7 @@ def extract(raw: Path = _path(P.raw, "raw clips folder (read through the manifes
         typer.secho(f"  cannot decode {line}", err=True, fg="yellow")
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def validate(manifest: Path = _path(P.manifest, "manifest CSV"),
              frames: Path = _path(P.frames, "frames folder with index.csv"),
              report: Path = _path(P.validation, "validation JSON to write"),
@@ -194,7 +194,7 @@ def validate(manifest: Path = _path(P.manifest, "manifest CSV"),
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def train(manifest: Path = _path(P.manifest, "manifest CSV"),
           frames: Path = _path(P.frames, "frames folder"),
           validation: Path = _path(P.validation, "validation JSON (quarantine)"),
@@ -253,7 +253,7 @@ def _relaunch_under_torchrun(processes: int) -> None:
     raise typer.Exit(0)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
              frames: Path = _path(P.frames, "frames folder"),
              validation: Path = _path(P.validation, "validation JSON (quarantine)"),
@@ -289,7 +289,7 @@ def ci_summary(name: str, m: TestFigures) -> str:
     return line + (f"; {boot['note']}" if boot.get("note") else "")
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def register(manifest: Path = _path(P.manifest, "manifest CSV"),
              frames: Path = _path(P.frames, "frames folder with index.csv"),
              validation: Path = _path(P.validation, "validation JSON (quarantine)"),

@@ -61,7 +61,10 @@ def publish(summary: dict[str, Any], root: Path, figures: TestFigures | None,
                               description="test split: rows are true labels")
 
 
-WIDE = 10  # more classes than this: one row per class instead of a matrix nobody can read
+# More classes than this: one row per class instead of a matrix. Prefect's table shows
+# about five "predicted ..." columns in a 1400-pixel window; the rest scroll out of sight
+# (seen in headless Chromium on a 10-class project).
+WIDE = 5
 
 
 def confusion_rows(classes: list[str], matrix: list[list[int]]) -> list[dict[str, Any]]:
@@ -75,6 +78,7 @@ def confusion_rows(classes: list[str], matrix: list[list[int]]) -> list[dict[str
     for i, (label, row) in enumerate(zip(classes, matrix, strict=True)):
         mistakes = sorted(((n, classes[j]) for j, n in enumerate(row) if j != i and n),
                           reverse=True)
+        # "none", not "-": Prefect renders cells as Markdown, where "-" is a bullet
         rows.append({"true label": label, "clips": sum(row), "right": row[i],
-                     "taken for": ", ".join(f"{c} ({n})" for n, c in mistakes[:3]) or "-"})
+                     "taken for": ", ".join(f"{c} ({n})" for n, c in mistakes[:3]) or "none"})
     return rows
