@@ -95,6 +95,19 @@ def init(folder: Annotated[Path, typer.Argument(help="new project folder (made; 
 
 
 @app.command()
+def upgrade() -> None:
+    """Rewrite this project's dvc.yaml from the installed vidops (its stage commands and
+    code deps); params.yaml and the data are kept. `git diff dvc.yaml` shows what changed."""
+    from vidops.pipeline.new_project import upgrade_project
+
+    with _known_errors():
+        changed = upgrade_project(Path("."))
+    typer.echo("dvc.yaml rewritten from this installation; the stages whose commands or code "
+               "changed run again on the next `vidops run`" if changed
+               else "dvc.yaml is already this installation's")
+
+
+@app.command()
 def synth(out_dir: Annotated[Path, typer.Argument(help="folder to write <class>/<clip>.mp4 into")],
           per_class: int = typer.Option(30, help="clips per class"),
           seed: int = typer.Option(0, help="same seed, same clips")) -> None:
@@ -152,7 +165,11 @@ def ingest(raw: Path = _path(P.raw, "raw clips folder"),
 
 
 @app.command(rich_help_panel=STAGES)
-def extract(manifest: Path = _path(P.manifest, "manifest CSV"),
+def extract(raw: Path | None = typer.Option(None, hidden=True,
+                                           help="ignored: projects made before it was dropped "
+                                                "still pass it (clips are read through the "
+                                                "manifest)"),
+            manifest: Path = _path(P.manifest, "manifest CSV"),
             frames: Path = _path(P.frames, "frames folder to write"),
             params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage extract: sample frames of every clip into <clip_id>.npy plus index.csv."""
@@ -408,6 +425,12 @@ def run(source: Path | None = typer.Option(None, help="folder of new clips to im
         # Before the flow (and the Prefect server it may start): a bad params.yaml or a busy
         # project is refused in a second, and before DVC deletes any stage's outputs.
         load_params(Path("params.yaml"))
+        from vidops.pipeline.new_project import is_behind
+
+        if is_behind(Path(".")):
+            typer.secho("warning: this project's dvc.yaml was written by another vidops release "
+                        "(its stage commands or code deps differ from this one's); `vidops "
+                        "upgrade` rewrites it", err=True, fg="yellow")
         with hold_repo(Path(".")) as lock_fd:
             # Whatever this process starts dies with it, however it dies, and the lock is
             # held until then: the watchdog holds it too (pipeline/watchdog.py). Its stop

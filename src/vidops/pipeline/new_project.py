@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidops.errors import VidopsError
+from vidops.fileio import atomic_write_text
 
 # The files of a project that vidops's checkout is itself; copied as they are, except
 # dvc.yaml (its code deps are rewritten).
@@ -80,7 +81,7 @@ def init_project(dest: Path) -> NewProject:
     for name in COPIED:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / name, dest / name)
-    (dest / "dvc.yaml").write_text(project_dvc_yaml((root / "dvc.yaml").read_text(), src))
+    (dest / "dvc.yaml").write_text(expected_dvc_yaml())
     (dest / ".gitignore").write_text(GITIGNORE)
     _run(["git", "init", "-q", "-b", "main"], dest)
     _run(["dvc", "init", "-q"], dest)
@@ -96,6 +97,38 @@ def _identity(dest: Path) -> list[str]:
     if known.returncode == 0 and known.stdout.strip():
         return []
     return ["-c", "user.name=vidops init", "-c", "user.email=vidops-init@localhost"]
+
+
+def expected_dvc_yaml() -> str:
+    """The dvc.yaml this installation writes into a project."""
+    root = checkout_root()
+    return project_dvc_yaml((root / "dvc.yaml").read_text(), root / "src")
+
+
+def is_behind(project: Path) -> bool:
+    """Whether ``project`` (made by `vidops init`) has a dvc.yaml another vidops wrote. The
+    checkout itself, whose dvc.yaml is the template, never is."""
+    project = project.resolve()
+    try:
+        if project == checkout_root() or not (project / "dvc.yaml").is_file():
+            return False
+        return (project / "dvc.yaml").read_text() != expected_dvc_yaml()
+    except VidopsError:  # installed without its checkout: nothing to compare with
+        return False
+
+
+def upgrade_project(project: Path) -> bool:
+    """Rewrite ``project``'s dvc.yaml from this installation; False when it already is."""
+    project = project.resolve()
+    if project == checkout_root():
+        raise VidopsError(f"{project}: the vidops checkout's own dvc.yaml is the template; "
+                          "run `vidops upgrade` in a project made by `vidops init`")
+    if not (project / "dvc.yaml").is_file() or not (project / "params.yaml").is_file():
+        raise VidopsError(f"{project}: no dvc.yaml and params.yaml here; not a vidops project")
+    if not is_behind(project):
+        return False
+    atomic_write_text(project / "dvc.yaml", expected_dvc_yaml())
+    return True
 
 
 def _run(command: list[str], cwd: Path) -> None:

@@ -48,3 +48,24 @@ def test_init_refuses_a_folder_with_files(tmp_path):
     with pytest.raises(VidopsError, match="not an empty folder"):
         init_project(tmp_path / "theirs")
     assert [p.name for p in (tmp_path / "theirs").iterdir()] == ["notes.txt"]
+
+
+def test_a_project_behind_the_installation_is_said_and_upgraded(tmp_path):
+    """A project's dvc.yaml is a copy: after an upgrade of vidops its commands or code deps
+    may differ (extract's --raw went away), so `vidops run` warns and `vidops upgrade`
+    rewrites it; params.yaml is left as it is."""
+    from vidops.pipeline.new_project import is_behind, upgrade_project
+
+    project = init_project(tmp_path / "mine").root
+    assert not is_behind(project) and not upgrade_project(project)
+    old = (project / "dvc.yaml").read_text().replace(
+        "vidops extract --manifest", "vidops extract --raw ${paths.raw} --manifest")
+    (project / "dvc.yaml").write_text(old)
+    (project / "params.yaml").write_text((project / "params.yaml").read_text() + "# mine\n")
+    assert is_behind(project)
+    assert upgrade_project(project) and not is_behind(project)
+    assert "--raw" not in (project / "dvc.yaml").read_text().split("extract:")[1].split("deps")[0]
+    assert (project / "params.yaml").read_text().endswith("# mine\n")
+    assert not is_behind(checkout_root())  # the checkout's dvc.yaml is the template
+    with pytest.raises(VidopsError, match="is the template"):
+        upgrade_project(checkout_root())
