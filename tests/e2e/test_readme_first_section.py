@@ -26,7 +26,8 @@ def test_the_readme_first_section_gives_a_champion_on_your_data_only(tmp_path):
     from vidops.data.synthetic import SynthSpec, write_dataset
 
     clips = tmp_path / "clips"
-    write_dataset(clips, SynthSpec(per_class=10, seed=7))  # a folder per class, 40 clips
+    # a folder per class; 10 a class is the fewest that gives every split 2 (validate's minimum)
+    write_dataset(clips, SynthSpec(per_class=10, seed=7))
     commands = _first_section_commands()
     assert "vidops init ~/my-project" in commands and "/path/to/clips" in commands
     script = commands.replace("/path/to/clips", str(clips))
