@@ -18,7 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-STAGES = ("ingest", "extract", "validate", "train", "evaluate", "register")
+STAGES = tuple(yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["stages"])
 
 
 @pytest.fixture(scope="module")

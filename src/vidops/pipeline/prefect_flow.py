@@ -33,7 +33,13 @@ from vidops.pipeline.run_report import publish
 from vidops.pipeline.run_summary import IN_FLOW
 from vidops.registry.decision import Decision
 
-STAGES = ("ingest", "extract", "validate", "train", "evaluate", "register")
+
+def stages_of(root: Path) -> tuple[str, ...]:
+    """The project's stages in the order its dvc.yaml lists them (the one place they are
+    written; each depends on the one before)."""
+    import yaml
+
+    return tuple((yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages") or {})
 
 
 class StageFailed(VidopsError, RuntimeError):
@@ -293,7 +299,8 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
     with repo_lock(Path(root)):
         if source:
             summary["imported"] = import_task(source, root, group_column, new_classes)
-        for stage in STAGES:
+        stages = stages_of(Path(root))
+        for stage in stages:
             runner = retried_task if stage in RETRIED else stage_task
             outcome = runner(stage, root, force)
             summary["stages"][stage] = outcome["status"]
@@ -309,7 +316,7 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
     ran = [s for s, status in summary["stages"].items() if status == "ran"]
     if ran:
         logger.info("ran %s; up to date: %s", ", ".join(ran),
-                    ", ".join(s for s in STAGES if s not in ran) or "none")
+                    ", ".join(s for s in summary["stages"] if s not in ran) or "none")
     else:
         logger.info("nothing changed: every stage is up to date, no retraining")
     if decision is not None and "train" in ran:
