@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB: "
           + ", ".join(f"{lib.name} {lib.version}" for lib in LIBRARIES)
-          + f"); `dvc plots show` now renders offline (plots.html_template, "
+          + "); `dvc plots show` now renders offline (plots.html_template, "
           + ("this project's .dvc/config.local)" if args.project else "`dvc config --global`)"))
     return 0
 
