@@ -60,3 +60,13 @@ def test_the_readme_first_section_gives_a_champion_on_your_data_only(tmp_path):
     deps = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["train"]["deps"]
     assert str(REPO / "src" / "vidops" / "stages" / "train.py") in deps
     assert json.loads((project / "reports" / "scores.json").read_text())["macro_f1"] >= 0.6
+
+    # "Commit what the run produced", as the README's next line writes it, leaves git clean.
+    readme = (REPO / "README.md").read_text()
+    (commit,) = re.findall(r"`(git add [^`]*&& git commit[^`]*)`", readme)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", commit], cwd=project, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True,
+                            text=True).stdout
+    assert status == "", status

@@ -31,6 +31,10 @@ GITIGNORE = """\
 /dvc_plots/
 .vidops.lock
 __pycache__/
+# Reports are remade by every run; git keeps the headline figures (dvc exp show, dvc
+# metrics diff compare commits by them), MLflow keeps the rest with each run.
+/reports/*
+!/reports/scores.json
 """
 _CODE_DEP = re.compile(r"^(?P<indent>\s*)- src/(?P<path>vidops\S*)\s*(?P<comment>#.*)?$")
 
