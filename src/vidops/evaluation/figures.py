@@ -111,6 +111,3 @@ class TestFigures:
         if self.recipe_cv is not None:
             out["recipe_cv"] = dataclasses.asdict(self.recipe_cv)
         return out
-
-    def replace(self, **changes: Any) -> TestFigures:
-        return dataclasses.replace(self, **changes)

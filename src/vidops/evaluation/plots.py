@@ -132,9 +132,10 @@ def _plot_strength(fit: Any, heads: Any, path: Path) -> None:
 
 
 def plot_selection(selection: Any, path: Path) -> None:
-    """Fold scores as dots and the mean as a bar per candidate; the winner highlighted."""
+    """Fold scores as dots and the mean as a bar per candidate; the winner highlighted.
+    Drawn only after a selection (train leaves no picture for a fixed arch)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * max(1, len(selection.candidates)), 3.2))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(selection.candidates), 3.2))
     for x, cand in enumerate(selection.candidates):
         colour = "tab:green" if cand.arch == selection.winner else "tab:gray"
         if cand.mean_f1 is not None:
@@ -142,9 +143,6 @@ def plot_selection(selection: Any, path: Path) -> None:
         ax.scatter([x] * len(cand.fold_f1), cand.fold_f1, color=colour, zorder=3)
         if cand.mean_f1 is None:
             ax.text(x, 0.05, "skipped", ha="center", rotation=90)
-    if not selection.candidates:
-        ax.text(0.5, 0.5, f"model.arch fixed: {selection.winner}", ha="center",
-                transform=ax.transAxes)
     ax.set_xticks(range(len(selection.candidates)), [c.arch for c in selection.candidates])
     ax.set(ylim=(0, 1.02), ylabel="macro F1 per fold",
            title=f"model.arch auto: {selection.folds} group folds -> {selection.winner}")

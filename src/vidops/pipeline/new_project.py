@@ -129,9 +129,10 @@ def upgrade_project(project: Path) -> bool:
                           "run `vidops upgrade` in a project made by `vidops init`")
     if not (project / "dvc.yaml").is_file() or not (project / "params.yaml").is_file():
         raise VidopsError(f"{project}: no dvc.yaml and params.yaml here; not a vidops project")
-    if not is_behind(project):
+    expected = expected_dvc_yaml()
+    if (project / "dvc.yaml").read_text() == expected:
         return False
-    atomic_write_text(project / "dvc.yaml", expected_dvc_yaml())
+    atomic_write_text(project / "dvc.yaml", expected)
     return True
 
 

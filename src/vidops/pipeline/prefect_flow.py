@@ -299,8 +299,7 @@ def video_pipeline(source: str | None = None, force: bool = False, root: str = "
     with repo_lock(Path(root)):
         if source:
             summary["imported"] = import_task(source, root, group_column, new_classes)
-        stages = stages_of(Path(root))
-        for stage in stages:
+        for stage in stages_of(Path(root)):
             runner = retried_task if stage in RETRIED else stage_task
             outcome = runner(stage, root, force)
             summary["stages"][stage] = outcome["status"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from vidops.registry.gate import GateDecision
+
 CLASSES_TAG = "classes"
 MAX_TAG = 5000  # the longest tag value MLflow's SQL stores keep
 
@@ -71,3 +73,22 @@ def check_same_task(client, name: str, version: str, data_classes: list[str] | N
         raise RegistryError(f"{name} version {version} answers over other classes than {what} "
                             f"({changed}): it would serve another task's labels; --force if "
                             "that is what you mean")
+
+
+def other_task(client, name: str, champion: str | None, classes: list[str],
+               version: str) -> GateDecision | None:
+    """The gate's decision when the champion answers over other classes than ``version``
+    (``classes``): not promoted, saying what differs. None when it is the same task (or the
+    champion's classes were never recorded): then the gate compares the two as usual."""
+    theirs = version_classes(client, name, champion) if champion else None
+    changed = (difference(classes, theirs, f"champion version {champion}")
+               if theirs is not None else "")
+    if not changed:
+        return None
+    # Re-scoring the champion on these clips would compare nothing.
+    return GateDecision(False, (
+        f"a different task: champion version {champion} answers over {len(theirs)} classes, "
+        f"this model over {len(classes)} ({changed}); the gate compares models of one task "
+        f"only: make it champion on purpose with `vidops promote --version {version} --force "
+        "--reason ...`"))
+

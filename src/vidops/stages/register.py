@@ -18,12 +18,12 @@ from vidops.errors import VidopsError
 from vidops.evaluation.figures import TestFigures
 from vidops.fileio import digest_file
 from vidops.models.artifact import META, ModelIdentity, model_identity
-from vidops.models.preset import read_preset
+from vidops.models.preset import InferencePreset, read_preset
 from vidops.registry.champion import CHALLENGER, current_champion, describe_model, move_champion
-from vidops.registry.classes import CLASSES_TAG, classes_tag, difference, version_classes
+from vidops.registry.classes import CLASSES_TAG, classes_tag, other_task
 from vidops.registry.decision import Decision
 from vidops.registry.descriptions import version_description
-from vidops.registry.gate import GateDecision, compare, decide
+from vidops.registry.gate import compare, decide
 from vidops.registry.lock import registry_lock
 from vidops.registry.provenance import PROVENANCE, provenance_tags
 from vidops.registry.publish import publish_model
@@ -82,8 +82,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             # Retrained from exactly what made the champion (`dvc repro -f`, a reverted
             # param): another version would be a duplicate the gate could promote over itself.
             result = Decision(cfg.model_name, twin, run_id, candidate_f1, twin, None, False,
-                                    f"same code, data and params as champion version {twin}: "
-                                    "nothing registered", cfg.gate, registered=False)
+                              f"same code, data and params as champion version {twin}: "
+                              "nothing registered", cfg.gate, registered=False)
             result.write(promotion_path)
             return result
         serve = serve_cfg or ServeConfig()
@@ -94,7 +94,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     else:
         log.info("%s version %s already holds run %s: deciding on it again, nothing new "
                  "registered", cfg.model_name, version, run_id)
-    classes = read_preset(model_dir / META).classes
+    preset = read_preset(model_dir / META)
+    classes = preset.classes
     for key, value in {**provenance, "run_id": run_id, REGISTRATION: PENDING,
                        "dvc_experiment": experiment or "",
                        CLASSES_TAG: classes_tag(classes)}.items():
@@ -111,17 +112,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             result.write(promotion_path)
             return result
         champion_f1, paired, recalls = None, None, None
-        theirs = version_classes(client, cfg.model_name, champion) if champion else None
-        other_task = difference(classes, theirs, f"champion version {champion}") \
-            if theirs is not None else ""
-        if other_task:
-            # Another task: re-scoring the champion on these clips compares nothing.
-            decision = GateDecision(False, (
-                f"a different task: champion version {champion} answers over {len(theirs)} "
-                f"classes, this model over {len(classes)} ({other_task}); the gate compares "
-                f"models of one task only: make it champion on purpose with `vidops promote "
-                f"--version {version} --force --reason ...`"))
-        elif champion:
+        decision = other_task(client, cfg.model_name, champion, classes, version)
+        if decision is None and champion:
             if predictions is None:
                 raise RegisterError("register needs the challenger's predictions CSV to compare it "
                                  "with the champion clip by clip")
@@ -129,7 +121,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             champion_f1, paired, recalls = compare(
                 truth, read_predictions(predictions, test),
                 rescore(f"models:/{cfg.model_name}/{champion}", test), [c.group for c in test])
-        if not other_task:
+        if decision is None:
             decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta, cfg.gate,
                               paired, recalls, cfg.max_class_drop)
         promote, reason = decision.promote, decision.reason
@@ -150,7 +142,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
                 client.set_model_version_tag(cfg.model_name, version, key, value)
             elif key in earlier:  # what an earlier decision on this version said, gone stale
                 client.delete_model_version_tag(cfg.model_name, version, key)
-        _describe(client, cfg.model_name, version, model_dir, metrics, manifest_path,
+        _describe(client, cfg.model_name, version, preset, metrics, manifest_path,
                   provenance["data_version"], tags["gate"], reason)
         if promote:
             move_champion(client, cfg.model_name, version, "gate", reason)
@@ -158,10 +150,10 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
             describe_model(client, cfg.model_name)  # the page exists from version 1 on
         client.set_model_version_tag(cfg.model_name, version, REGISTRATION, COMPLETE)
     result = Decision(cfg.model_name, version, run_id, candidate_f1, champion, champion_f1,
-                            promote, reason, cfg.gate,
-                            paired.difference if paired else None, paired.ci if paired else None,
-                            {c: {"challenger": a, "champion": b} for c, (a, b) in recalls.items()}
-                            if recalls else None, decision.class_drops)
+                      promote, reason, cfg.gate,
+                      paired.difference if paired else None, paired.ci if paired else None,
+                      {c: {"challenger": a, "champion": b} for c, (a, b) in recalls.items()}
+                      if recalls else None, decision.class_drops)
     result.write(promotion_path)
     return result
 
@@ -185,15 +177,14 @@ def _result_from_tags(client, name: str, version: str, run_id: str, candidate_f1
     before_f1 = tags.get("champion_before_f1")
     ci = tags.get("f1_difference_ci")
     return Decision(name, version, run_id, candidate_f1, tags.get("champion_before") or None,
-                          float(before_f1) if before_f1 else None,
-                          tags.get("gate") == "promoted", tags.get("gate_reason", ""),
-                          tags.get("gate_rule", cfg.gate), None, json.loads(ci) if ci else None)
+                    float(before_f1) if before_f1 else None,
+                    tags.get("gate") == "promoted", tags.get("gate_reason", ""),
+                    tags.get("gate_rule", cfg.gate), None, json.loads(ci) if ci else None)
 
 
-def _describe(client, name: str, version: str, model_dir: Path, metrics: TestFigures,
+def _describe(client, name: str, version: str, preset: InferencePreset, metrics: TestFigures,
               manifest_path: Path, data_version: str, gate: str, reason: str) -> None:
     """The version's description for the MLflow UI (the model's: champion.describe_model)."""
-    preset = read_preset(model_dir / META)
     clips = Counter(r.split for r in read_manifest(manifest_path))
     text = version_description(name, version, preset.arch, preset.classes,
                                data_version, {s: clips[s] for s in ("train", "val", "test")},

@@ -1,5 +1,6 @@
 """The result a flow run leaves on its Prefect page, as markdown."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from vidops.evaluation.figures import RecipeCV, TestFigures
@@ -56,11 +57,11 @@ CV = RecipeCV("scored", folds=5, clips=60, groups=10, macro_f1=0.84, macro_f1_ci
 
 def test_the_recipe_cross_validation_stands_beside_the_test_figure(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    text = result_markdown(SUMMARY, Path("/p"), FIGURES.replace(recipe_cv=CV), _decision())
+    text = result_markdown(SUMMARY, Path("/p"), replace(FIGURES, recipe_cv=CV), _decision())
     assert ("Recipe cross-validated over all 60 usable clips (10 groups, 5 folds by group, "
             "chosen and fitted inside each fold): macro F1 **0.840** (95% interval 0.740 to "
             "0.920; folds 0.80, 0.90, 0.85, 0.70, 0.95).") in text
-    skipped = result_markdown(SUMMARY, Path("/p"), FIGURES.replace(
+    skipped = result_markdown(SUMMARY, Path("/p"), replace(FIGURES,
         recipe_cv=RecipeCV("off: evaluate.recipe_cv is off")), _decision())
     assert "Recipe cross-validation off: evaluate.recipe_cv is off." in skipped
     assert "Recipe cross" not in result_markdown(SUMMARY, Path("/p"), FIGURES, _decision())
@@ -68,7 +69,7 @@ def test_the_recipe_cross_validation_stands_beside_the_test_figure(monkeypatch):
 
 def test_the_records_read_back_what_they_wrote(tmp_path):
     """#32: metrics.json and promotion.json are written and read through these records."""
-    figures = FIGURES.replace(recipe_cv=CV, video_level=FIGURES.replace(views=3), level="clip")
+    figures = replace(FIGURES, recipe_cv=CV, video_level=replace(FIGURES, views=3), level="clip")
     figures.write(tmp_path / "metrics.json")
     assert TestFigures.read(tmp_path / "metrics.json") == figures
     _decision().write(tmp_path / "promotion.json")

@@ -1,5 +1,7 @@
 """What the MLflow UI says about a version, within what the tracking store keeps."""
 
+from dataclasses import replace
+
 from support import some_figures
 from vidops.evaluation.figures import RecipeCV
 from vidops.registry.descriptions import MAX_DESCRIPTION, version_description
@@ -32,7 +34,7 @@ def test_a_version_says_how_good_its_recipe_is_across_all_clips():
     cv = RecipeCV("scored", folds=5, clips=60, groups=10, macro_f1=0.84, macro_f1_ci=[0.74, 0.92],
                   fold_f1=[0.8, 0.9, 0.85, 0.7, 0.95])
     text = version_description("m", "3", "flow_linear", ["a", "b"], "abc.dir", CLIPS,
-                               METRICS.replace(recipe_cv=cv), "promoted", "ok")
+                               replace(METRICS, recipe_cv=cv), "promoted", "ok")
     assert "macro F1 **0.840** (95% interval 0.740 to 0.920; folds 0.80" in text
     assert "Recipe cross" not in version_description("m", "3", "flow_linear", ["a", "b"], "abc.dir",
                                                      CLIPS, METRICS, "promoted", "ok")
