@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 # Stage commands in dvc.yaml call `vidops` and `dvc` from the virtual environment.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test lint clean plots-offline
+.PHONY: install demo test lint clean plots-offline params
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ test: install
 lint: install
 	$(BIN)/ruff check src tests flows benchmarks scripts
 	$(BIN)/lint-imports
+
+# After changing a default or its comment in src/vidops/config.py (a test checks this file).
+params: install
+	$(BIN)/python -m vidops.params_file --write params.yaml
 
 # Once, where the npm registry is reachable: `dvc plots show` then draws its Vega plots offline.
 plots-offline: install

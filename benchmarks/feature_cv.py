@@ -24,8 +24,8 @@ import numpy as np
 from vidops.config import load_params
 from vidops.data.clips import usable_clips
 from vidops.models.feature_linear import FeatureLinear
-from vidops.models.linear_head import fit_stream_heads
-from vidops.training.feature_heads import clip_rows
+from vidops.models.linear_head import HeadSearch, fit_stream_heads
+from vidops.training.clip_features import clip_rows
 
 
 def cv_macro_f1(model: FeatureLinear, x: np.ndarray, y: np.ndarray, groups: list[str],
@@ -40,7 +40,8 @@ def cv_macro_f1(model: FeatureLinear, x: np.ndarray, y: np.ndarray, groups: list
     k = min(5, len(set(groups)))
     for train, held in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(x, y, groups):
         fit_stream_heads(model, x[train], y[train], [groups[i] for i in train],
-                         model.head.out_features, grid, seed, model.blocks, model.streams)
+                         HeadSearch(model.head.out_features, grid, seed),
+                         list(zip(model.streams, model.blocks, strict=True)))
         with torch.inference_mode():
             predicted[held] = model.logits(torch.from_numpy(x[held])).argmax(1).numpy()
     return float(f1_score(y, predicted, average="macro"))

@@ -33,7 +33,7 @@ from pathlib import Path
 from vidops.config import ModelConfig
 from vidops.data.clips import UsableClip
 from vidops.models.factory import build_model
-from vidops.training.feature_heads import clip_rows
+from vidops.training.clip_features import clip_rows
 frames = sorted(Path(sys.argv[1]).glob("*.npy"))
 clips = [UsableClip(f.stem, "", "x", f.stem, "train", f) for f in frames]
 model = build_model(ModelConfig(arch="fusion_linear"), 4)

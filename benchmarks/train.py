@@ -27,6 +27,7 @@ from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.training.devices import training_device
 from vidops.training.fit import fit
+from vidops.training.fit_data import FitData
 
 CLASSES = ["a", "b", "c", "d"]
 ARCHS = ["motion_linear", "cnn_pool", "cnn_lstm", "mc3_18", "r2plus1d_18", "r3d_18"]
@@ -47,8 +48,8 @@ def measure(arch: str, clips: list[UsableClip], train_cfg: TrainConfig) -> dict:
     hw = training_device(train_cfg)
     train = [c for c in clips if c.split == "train"]
     val = [c for c in clips if c.split == "val"]
-    result = fit(ModelConfig(arch=arch), train_cfg, train, val, CLASSES, hw, progress=False,
-                 keep_best=False)
+    result = fit(ModelConfig(arch=arch), train_cfg, FitData(train, val, CLASSES, val_held_out=True),
+                 hw, progress=False)
     steady = result.history[1:] or result.history
     return {"arch": arch, "device": hw.name, "precision": hw.precision, "workers": hw.workers,
             "clips_per_s": statistics.median(s.clips_per_s for s in steady),

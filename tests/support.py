@@ -301,7 +301,8 @@ KILLED_REGISTER = """
 import os, signal, sys
 from pathlib import Path
 import vidops.stages.register as reg
-from vidops.config import RegisterConfig
+from vidops.config import Params, PathsConfig, RegisterConfig
+from vidops.stages.context import StageContext
 point, root, out, name = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -316,11 +317,32 @@ elif point == "before the alias moves":
     reg.move_champion = die
 elif point == "after the alias moved":
     reg.move_champion = then_die(reg.move_champion)
-reg.run_register(RegisterConfig(model_name=name, min_f1=0.0), root / "manifest.csv",
-                 root / "validation.json", out / "model", out / "metrics.json",
-                 out / "promotion.json", root / "frames", root=root, predictions=out / "pred.csv")
+paths = PathsConfig(manifest=root / "manifest.csv", frames=root / "frames",
+                    validation=root / "validation.json", model=out / "model",
+                    metrics=out / "metrics.json", predictions=out / "pred.csv",
+                    promotion=out / "promotion.json")
+reg.run_register(StageContext(Params(paths=paths, register=RegisterConfig(model_name=name, min_f1=0.0)),
+                              root=root))
 """
 REGISTER_KILL_POINTS = ("after the version row", "before the alias moves", "after the alias moved")
+
+
+def stage_context(root: Path, out: Path, **sections):
+    """A StageContext for the model stages: inputs from the prepared project ``root``, every
+    output under ``out``, the given params sections (``evaluate`` defaults to no recipe
+    cross-validation: the tests that want it ask for it)."""
+    from vidops.config import EvaluateConfig, Params, PathsConfig
+    from vidops.stages.context import StageContext
+
+    paths = PathsConfig(manifest=root / "manifest.csv", frames=root / "frames",
+                        validation=root / "validation.json", model=out / "model",
+                        train_log=out / "log.csv", curves=out / "curves.png",
+                        selection=out / "selection.json", selection_plot=out / "selection.png",
+                        metrics=out / "metrics.json", confusion=out / "cm.png",
+                        predictions=out / "pred.csv", scores=out / "scores.json",
+                        promotion=out / "promotion.json")
+    sections.setdefault("evaluate", EvaluateConfig(recipe_cv="off"))
+    return StageContext(Params(paths=paths, **sections), root=root, progress=False)
 
 
 def prepared_project(root: Path, frames) -> Path:
@@ -344,7 +366,7 @@ def prepared_project(root: Path, frames) -> Path:
 def evaluated_project(root: Path, tracking: str) -> Path:
     """A prepared project with a motion_linear model trained, tracked in ``tracking`` (a
     tracking URI), and evaluated: what register reads. Returns the folder."""
-    from vidops.config import EvaluateConfig, ExtractConfig, ModelConfig, TrainConfig
+    from vidops.config import ExtractConfig, ModelConfig
     from vidops.stages.evaluate import run_evaluate
     from vidops.stages.train import run_train
 
@@ -352,14 +374,10 @@ def evaluated_project(root: Path, tracking: str) -> Path:
     try:
         frames = ExtractConfig(num_frames=6, size=32)
         prepared_project(root, frames)
-        run_train(ModelConfig(arch="motion_linear"), TrainConfig(), frames, root / "manifest.csv",
-                  root / "frames", root / "validation.json", root / "out" / "model",
-                  root / "out" / "log.csv", root / "out" / "curves.png", root / "out" / "sel.json",
-                  root / "out" / "sel.png", root=root, progress=False)
-        run_evaluate(EvaluateConfig(), root / "manifest.csv", root / "frames",
-                     root / "validation.json", root / "out" / "model",
-                     root / "out" / "metrics.json", root / "out" / "cm.png",
-                     root / "out" / "pred.csv", root=root)
+        ctx = stage_context(root, root / "out", model=ModelConfig(arch="motion_linear"),
+                            extract=frames)
+        run_train(ctx)
+        run_evaluate(ctx)
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
     return root
@@ -383,11 +401,8 @@ def register_after_a_kill(project: Path, tracking: str, name: str, point: str) -
     assert killed.returncode == -9, killed.stderr[-3000:]
     os.environ["MLFLOW_TRACKING_URI"] = tracking
     try:
-        out = project / "out"
-        result = run_register(RegisterConfig(model_name=name, min_f1=0.0), project / "manifest.csv",
-                              project / "validation.json", out / "model", out / "metrics.json",
-                              out / "promotion.json", project / "frames", root=project,
-                              predictions=out / "pred.csv")
+        result = run_register(stage_context(project, project / "out",
+                                            register=RegisterConfig(model_name=name, min_f1=0.0)))
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
     client = MlflowClient(tracking, tracking)

@@ -9,6 +9,7 @@ and MLflow.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,20 +22,29 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from vidops.cli_help import App
-from vidops.config import Params, PathsConfig, load_params
+from vidops.config import Params, load_params
 from vidops.errors import VidopsError
 
 if TYPE_CHECKING:
     from vidops.evaluation.figures import TestFigures
 
 app = App(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
-P = PathsConfig()
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
 STAGES = "Stages: dvc.yaml runs these (dvc repro, vidops run)"
 
 
-def _path(default: str, help: str):
-    return typer.Option(default, help=help)
+def _path(key: str, help: str):
+    """A stage's path option: dvc.yaml passes each from ``params.yaml``'s ``paths`` (through
+    ``${paths.*}``); left out, the stage reads it there itself."""
+    return typer.Option(None, help=f"{help} [default: paths.{key} of params.yaml]",
+                        show_default=False)
+
+
+def _stage_params(params: Path, **paths: Path | None) -> Params:
+    """params.yaml with the paths given on the command line in place of its own."""
+    cfg = load_params(params)
+    given = {key: value for key, value in paths.items() if value is not None}
+    return dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, **given))
 
 
 @contextmanager
@@ -142,19 +152,21 @@ def import_(source: Annotated[Path, typer.Argument(help="folder per class, or fo
 
 
 @app.command(rich_help_panel=STAGES)
-def ingest(raw: Path = _path(P.raw, "raw clips folder"),
-           manifest: Path = _path(P.manifest, "manifest CSV to write"),
-           splits: Path = _path(P.splits, "split ledger: group -> split, extended, never rewritten"),
+def ingest(raw: Path | None = _path("raw", "raw clips folder"),
+           manifest: Path | None = _path("manifest", "manifest CSV to write"),
+           splits: Path | None = _path("splits", "split ledger: group -> split, extended, never "
+                                                 "rewritten"),
            params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage ingest: list clips with ids, groups and splits into the manifest."""
     from vidops.stages.ingest import run_ingest
 
     with _known_errors():
-        result = run_ingest(load_params(params).ingest, raw, manifest, splits)
+        cfg = _stage_params(params, raw=raw, manifest=manifest, splits=splits)
+        result = run_ingest(cfg.ingest, cfg.paths.raw, cfg.paths.manifest, cfg.paths.splits)
     typer.echo(f"manifest: {result.clips} clips, splits {result.per_split}, "
                f"classes {result.per_label}" + (f", {len(result.skipped)} files skipped"
                                                  if result.skipped else ""))
-    typer.echo(f"split ledger {splits}: {result.new_groups} new group(s) assigned"
+    typer.echo(f"split ledger {cfg.paths.splits}: {result.new_groups} new group(s) assigned"
                + (" (seeded from the previous manifest: no clip moved)" if result.migrated else ""))
     labels = sorted(result.per_label)
     width = max(len(label) for label in labels)
@@ -169,15 +181,16 @@ def extract(raw: Path | None = typer.Option(None, hidden=True,
                                            help="ignored: projects made before it was dropped "
                                                 "still pass it (clips are read through the "
                                                 "manifest)"),
-            manifest: Path = _path(P.manifest, "manifest CSV"),
-            frames: Path = _path(P.frames, "frames folder to write"),
+            manifest: Path | None = _path("manifest", "manifest CSV"),
+            frames: Path | None = _path("frames", "frames folder to write"),
             params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage extract: sample frames of every clip into <clip_id>.npy plus index.csv."""
     from vidops.stages.extract import run_extract
 
     with _known_errors():
-        cfg = load_params(params).extract
-        result = run_extract(cfg, manifest, frames)
+        loaded = _stage_params(params, manifest=manifest, frames=frames)
+        cfg = loaded.extract
+        result = run_extract(cfg, loaded.paths.manifest, loaded.paths.frames)
     typer.echo(f"frames: {result.clips} clips, {result.decoded} decoded, {result.reused} reused, "
                f"{len(result.failed)} failed, {result.removed} stale files removed"
                + (f" (on {result.executor})" if result.executor else ""))
@@ -194,43 +207,49 @@ def extract(raw: Path | None = typer.Option(None, hidden=True,
 
 
 @app.command(rich_help_panel=STAGES)
-def validate(manifest: Path = _path(P.manifest, "manifest CSV"),
-             frames: Path = _path(P.frames, "frames folder with index.csv"),
-             report: Path = _path(P.validation, "validation JSON to write"),
-             data_docs: Path = _path(P.data_docs, "Great Expectations Data Docs folder"),
+def validate(manifest: Path | None = _path("manifest", "manifest CSV"),
+             frames: Path | None = _path("frames", "frames folder with index.csv"),
+             report: Path | None = _path("validation", "validation JSON to write"),
+             data_docs: Path | None = _path("data_docs", "Great Expectations Data Docs folder"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage validate: Great Expectations rules; exits 1 when the data must not be trained on."""
     from vidops.stages.validate import run_validate
 
     with _known_errors():
-        cfg = load_params(params)
-        result = run_validate(cfg.validate, manifest, frames, report, data_docs, cfg.extract.resize)
+        cfg = _stage_params(params, manifest=manifest, frames=frames, validation=report,
+                            data_docs=data_docs)
+        paths = cfg.paths
+        result = run_validate(cfg.validate, paths.manifest, paths.frames, paths.validation,
+                              paths.data_docs, cfg.extract.resize)
     typer.echo(result.summary(), err=not result.success)
-    typer.echo(f"details: {report}; the verdict as a page: {data_docs}/verdict.html (reads offline)")
+    typer.echo(f"details: {paths.validation}; the verdict as a page: "
+               f"{paths.data_docs}/verdict.html (reads offline)")
     if not result.success:
         raise typer.Exit(1)
 
 
 @app.command(rich_help_panel=STAGES)
-def train(manifest: Path = _path(P.manifest, "manifest CSV"),
-          frames: Path = _path(P.frames, "frames folder"),
-          validation: Path = _path(P.validation, "validation JSON (quarantine)"),
-          model: Path = _path(P.model, "model folder to write"),
-          log: Path = _path(P.train_log, "per-epoch CSV to write"),
-          curves: Path = _path(P.curves, "training-curves PNG to write"),
-          selection: Path = _path(P.selection, "model-selection JSON to write"),
-          selection_plot: Path = _path(P.selection_plot, "model-selection PNG to write"),
+def train(manifest: Path | None = _path("manifest", "manifest CSV"),
+          frames: Path | None = _path("frames", "frames folder"),
+          validation: Path | None = _path("validation", "validation JSON (quarantine)"),
+          model: Path | None = _path("model", "model folder to write"),
+          log: Path | None = _path("train_log", "per-epoch CSV to write"),
+          curves: Path | None = _path("curves", "training-curves PNG to write"),
+          selection: Path | None = _path("selection", "model-selection JSON to write"),
+          selection_plot: Path | None = _path("selection_plot", "model-selection PNG to write"),
           params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage train: choose the architecture (auto), fit on train, best epoch on val macro F1."""
     with _known_errors():
-        cfg = load_params(params)
+        cfg = _stage_params(params, manifest=manifest, frames=frames, validation=validation,
+                            model=model, train_log=log, curves=curves, selection=selection,
+                            selection_plot=selection_plot)
     if cfg.train.processes > 1 and "LOCAL_RANK" not in os.environ:
         _relaunch_under_torchrun(cfg.train.processes)
+    from vidops.stages.context import StageContext
     from vidops.stages.train import run_train
 
     with _known_errors():
-        result = run_train(cfg.model, cfg.train, cfg.extract, manifest, frames, validation,
-                           model, log, curves, selection, selection_plot)
+        result = run_train(StageContext(cfg))
     if result is None:  # a DDP rank other than 0: rank 0 reports
         return
     for cand in result.selection.candidates:
@@ -271,25 +290,26 @@ def _relaunch_under_torchrun(processes: int) -> None:
 
 
 @app.command(rich_help_panel=STAGES)
-def evaluate(manifest: Path = _path(P.manifest, "manifest CSV"),
-             frames: Path = _path(P.frames, "frames folder"),
-             validation: Path = _path(P.validation, "validation JSON (quarantine)"),
-             model: Path = _path(P.model, "model folder"),
-             metrics: Path = _path(P.metrics, "metrics JSON to write"),
-             confusion: Path = _path(P.confusion, "confusion matrix PNG to write"),
-             predictions: Path = _path(P.predictions, "per-clip predictions CSV to write"),
-             scores: Path = _path(P.scores, "short flat metrics JSON to write (dvc metrics show)"),
+def evaluate(manifest: Path | None = _path("manifest", "manifest CSV"),
+             frames: Path | None = _path("frames", "frames folder"),
+             validation: Path | None = _path("validation", "validation JSON (quarantine)"),
+             model: Path | None = _path("model", "model folder"),
+             metrics: Path | None = _path("metrics", "metrics JSON to write"),
+             confusion: Path | None = _path("confusion", "confusion matrix PNG to write"),
+             predictions: Path | None = _path("predictions", "per-clip predictions CSV to write"),
+             scores: Path | None = _path("scores", "short flat metrics JSON to write "
+                                                   "(dvc metrics show)"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage evaluate: test-split figures with scikit-learn, logged to the training run."""
-    from vidops.evaluation.recipe_cv import Recipe
     from vidops.registry.descriptions import recipe_cv_sentence
+    from vidops.stages.context import StageContext
     from vidops.stages.evaluate import run_evaluate
 
     with _known_errors():
-        loaded = load_params(params)
-        result = run_evaluate(loaded.evaluate, manifest, frames, validation, model,
-                              metrics, confusion, predictions, scores_path=scores,
-                              recipe=Recipe(loaded.model, loaded.train))
+        cfg = _stage_params(params, manifest=manifest, frames=frames, validation=validation,
+                            model=model, metrics=metrics, confusion=confusion,
+                            predictions=predictions, scores=scores)
+        result = run_evaluate(StageContext(cfg))
     typer.echo(ci_summary("test", result.metrics))
     if result.metrics.video_level is not None:
         typer.echo(ci_summary("video level", result.metrics.video_level))
@@ -307,21 +327,24 @@ def ci_summary(name: str, m: TestFigures) -> str:
 
 
 @app.command(rich_help_panel=STAGES)
-def register(manifest: Path = _path(P.manifest, "manifest CSV"),
-             frames: Path = _path(P.frames, "frames folder with index.csv"),
-             validation: Path = _path(P.validation, "validation JSON (quarantine)"),
-             model: Path = _path(P.model, "model folder"),
-             metrics: Path = _path(P.metrics, "metrics JSON of the candidate"),
-             predictions: Path = _path(P.predictions, "per-clip predictions CSV of the candidate"),
-             promotion: Path = _path(P.promotion, "gate decision JSON to write"),
+def register(manifest: Path | None = _path("manifest", "manifest CSV"),
+             frames: Path | None = _path("frames", "frames folder with index.csv"),
+             validation: Path | None = _path("validation", "validation JSON (quarantine)"),
+             model: Path | None = _path("model", "model folder"),
+             metrics: Path | None = _path("metrics", "metrics JSON of the candidate"),
+             predictions: Path | None = _path("predictions", "per-clip predictions CSV of the "
+                                                             "candidate"),
+             promotion: Path | None = _path("promotion", "gate decision JSON to write"),
              params: ParamsOpt = Path("params.yaml")) -> None:
     """Stage register: new model version; `champion` moves only when the F1 gate passes."""
+    from vidops.stages.context import StageContext
     from vidops.stages.register import run_register
 
     with _known_errors():
-        cfg = load_params(params)
-        result = run_register(cfg.register, manifest, validation, model, metrics, promotion,
-                              frames, predictions=predictions, serve_cfg=cfg.serve)
+        cfg = _stage_params(params, manifest=manifest, frames=frames, validation=validation,
+                            model=model, metrics=metrics, predictions=predictions,
+                            promotion=promotion)
+        result = run_register(StageContext(cfg))
     verdict = "PROMOTED to champion" if result.promoted else "not promoted"
     typer.echo(f"{result.model_name} version {result.version}: {verdict}: {result.reason}")
     from vidops.pipeline.run_summary import IN_FLOW, summary_lines

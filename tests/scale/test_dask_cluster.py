@@ -5,6 +5,7 @@ unreachable scheduler named."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,10 +17,9 @@ import pytest
 
 import support
 from servers import dask_cluster
-from support import write_tiny_dataset
+from support import stage_context, write_tiny_dataset
 from vidops.compute.dask_cluster import ClusterError, DaskExecutor
 from vidops.config import (
-    EvaluateConfig,
     ExtractConfig,
     IngestConfig,
     ModelConfig,
@@ -33,7 +33,7 @@ from vidops.stages.extract import run_extract
 from vidops.stages.ingest import run_ingest
 from vidops.stages.train import run_train
 from vidops.stages.validate import run_validate
-from vidops.training import feature_heads
+from vidops.training import clip_features
 
 pytestmark = pytest.mark.slow
 
@@ -66,11 +66,11 @@ def _pipeline(root: Path, out: Path) -> dict:
     run_validate(ValidateConfig(), root / "manifest.csv", out / "frames", out / "validation.json",
                  out / "docs")
     train = TrainConfig(feature_cache=str(out / "features"), refit_on_val=False)
-    run_train(MODEL, train, FRAMES, root / "manifest.csv", out / "frames",
-              out / "validation.json", out / "model", out / "log.csv", out / "curves.png",
-              out / "selection.json", out / "selection.png", root=root, progress=False)
-    run_evaluate(EvaluateConfig(), root / "manifest.csv", out / "frames", out / "validation.json",
-                 out / "model", out / "metrics.json", out / "cm.png", out / "pred.csv", root=root)
+    ctx = stage_context(root, out, model=MODEL, train=train, extract=FRAMES)
+    ctx = dataclasses.replace(ctx, params=dataclasses.replace(ctx.params, paths=dataclasses.replace(
+        ctx.paths, frames=out / "frames", validation=out / "validation.json")))
+    run_train(ctx)
+    run_evaluate(ctx)
     return {"extract": extracted}
 
 
@@ -90,7 +90,7 @@ def test_the_cluster_computes_the_same_bytes_as_this_machine(project, cluster, t
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("VIDOPS_DASK_ADDRESS", "local")
     # Here: the local pools (extraction's always is with 2 cores; the features' from 1 clip).
-    monkeypatch.setattr(feature_heads, "_POOL_FROM", 1)
+    monkeypatch.setattr(clip_features, "_POOL_FROM", 1)
     here = _pipeline(project, tmp_path / "here")
     assert here["extract"].executor == "2 local processes" or os.cpu_count() == 1
     monkeypatch.setenv("VIDOPS_DASK_ADDRESS", cluster.address)

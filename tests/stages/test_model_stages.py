@@ -1,14 +1,14 @@
 """train -> evaluate -> register against a real MLflow SQLite store."""
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from support import prepared_project
+from support import prepared_project, stage_context
 from vidops.config import (
-    EvaluateConfig,
     ExtractConfig,
     ModelConfig,
     RegisterConfig,
@@ -31,16 +31,12 @@ def prepared(tmp_path_factory):
 
 
 def _train(root, out, model=MODEL, **kw):
-    return run_train(model, TrainConfig(**{**vars(TRAIN), **kw}), FRAMES, root / "manifest.csv",
-                     root / "frames", root / "validation.json", out / "model", out / "log.csv",
-                     out / "curves.png", out / "selection.json", out / "selection.png", root=root,
-                     progress=False)
+    return run_train(stage_context(root, out, model=model, extract=FRAMES,
+                                   train=TrainConfig(**{**vars(TRAIN), **kw})))
 
 
 def _evaluate(root, out):
-    return run_evaluate(EvaluateConfig(), root / "manifest.csv", root / "frames",
-                        root / "validation.json", out / "model", out / "metrics.json",
-                        out / "cm.png", out / "pred.csv", root=root)
+    return run_evaluate(stage_context(root, out))
 
 
 def _below_the_bar(metrics_path: Path) -> None:
@@ -50,9 +46,7 @@ def _below_the_bar(metrics_path: Path) -> None:
 
 
 def _register(root, out, **kw):
-    return run_register(RegisterConfig(**kw), root / "manifest.csv", root / "validation.json",
-                        out / "model", out / "metrics.json", out / "promotion.json",
-                        root / "frames", root=root, predictions=out / "pred.csv")
+    return run_register(stage_context(root, out, register=RegisterConfig(**kw)))
 
 
 def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
@@ -115,9 +109,10 @@ def test_train_evaluate_register_and_the_gate(prepared, tmp_path, monkeypatch):
     # model, or predictions replaced since, are refused before anything is registered.
     versions = len(client.search_model_versions("name='vidops-classifier'"))
     with pytest.raises(RegisterError, match=r"first/metrics.json: scores another model than"):
-        run_register(RegisterConfig(), prepared / "manifest.csv", prepared / "validation.json",
-                     second / "model", first / "metrics.json", tmp_path / "p.json",
-                     prepared / "frames", root=prepared, predictions=second / "pred.csv")
+        ctx = stage_context(prepared, second)
+        run_register(dataclasses.replace(ctx, params=dataclasses.replace(
+            ctx.params, paths=dataclasses.replace(ctx.paths, metrics=first / "metrics.json",
+                                                  promotion=tmp_path / "p.json"))))
     predictions = (second / "pred.csv").read_bytes()
     (second / "pred.csv").write_bytes(predictions.replace(b"spin", b"slide"))
     with pytest.raises(RegisterError, match=r"pred.csv: not the predictions written with"):
@@ -187,9 +182,9 @@ def test_training_refuses_failed_validation(prepared, tmp_path):
     bad = tmp_path / "validation.json"
     bad.write_text(json.dumps({"success": False, "errors": ["group_in_two_splits"]}))
     with pytest.raises(TrainError, match="group_in_two_splits"):
-        run_train(MODEL, TRAIN, FRAMES, prepared / "manifest.csv", prepared / "frames", bad,
-                  tmp_path / "m", tmp_path / "l.csv", tmp_path / "c.png", tmp_path / "s.json",
-                  tmp_path / "s.png", progress=False)
+        ctx = stage_context(prepared, tmp_path, model=MODEL, train=TRAIN, extract=FRAMES)
+        run_train(dataclasses.replace(ctx, params=dataclasses.replace(
+            ctx.params, paths=dataclasses.replace(ctx.paths, validation=bad))))
 
 
 def test_first_model_below_min_f1_leaves_no_champion(prepared, tmp_path, monkeypatch):
@@ -347,10 +342,8 @@ def test_a_retrain_from_the_champions_own_inputs_registers_nothing(prepared, tmp
         return out
 
     def register(out):
-        return run_register(RegisterConfig(min_f1=0.0), prepared / "manifest.csv",
-                            prepared / "validation.json", out / "model",
-                            out / "metrics.json", out / "promotion.json",
-                            prepared / "frames", root=repo, predictions=out / "pred.csv")
+        ctx = stage_context(prepared, out, register=RegisterConfig(min_f1=0.0))
+        return run_register(dataclasses.replace(ctx, root=repo))
 
     first = register(retrain(tmp_path / "first"))
     assert first.promoted and first.version == "1"

@@ -10,7 +10,7 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from support import evaluated_project, sqlite_registry
+from support import evaluated_project, sqlite_registry, stage_context
 from vidops import cli
 from vidops.data.records import ClipRecord, write_records
 
@@ -72,10 +72,7 @@ def test_the_gate_does_not_compare_a_model_of_other_classes_with_the_champion(tm
         out = project / "out"
         os.environ["MLFLOW_TRACKING_URI"] = uri
         try:
-            return run_register(RegisterConfig(min_f1=0.0), project / "manifest.csv",
-                                project / "validation.json", out / "model", out / "metrics.json",
-                                out / "promotion.json", project / "frames", root=project,
-                                predictions=out / "pred.csv")
+            return run_register(stage_context(project, out, register=RegisterConfig(min_f1=0.0)))
         finally:
             del os.environ["MLFLOW_TRACKING_URI"]
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from support import write_tiny_dataset
+from support import stage_context, write_tiny_dataset
 from vidops.config import (
     AugmentConfig,
     ExtractConfig,
@@ -52,12 +52,12 @@ def project(tmp_path_factory):
 
 
 def _outputs(out: Path) -> list[Path]:
-    return [out / "model", out / "log.csv", out / "curves.png", out / "sel.json", out / "sel.png"]
+    return [out / "model", out / "log.csv", out / "curves.png", out / "selection.json",
+            out / "selection.png"]
 
 
 def _stage(root: Path, out: Path, model: ModelConfig, train: TrainConfig):
-    return run_train(model, train, FRAMES, root / "manifest.csv", root / "frames",
-                     root / "validation.json", *_outputs(out), root=root, progress=False)
+    return run_train(stage_context(root, out, model=model, train=train, extract=FRAMES))
 
 
 def test_jittered_views_are_stored_beside_the_deterministic_one(project):

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vidops import params_file
 from vidops.config import ConfigError, ExtractConfig, ModelConfig, Params, build, load_params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,7 +22,6 @@ def test_repo_params_load_into_every_section():
 @pytest.mark.parametrize("section", ["paths", "ingest", "extract", "validate", "model", "train",
                                      "evaluate", "register"])
 def test_repo_params_have_every_section(section):
-    import yaml
 
     assert section in yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -92,26 +92,36 @@ def test_auto_adds_the_gpu_candidates_only_on_cuda():
         ModelConfig(backbone_lr_scale=0.0)
 
 
-def _fields(shipped, defaults, raw: dict, where: str):
-    for f in dataclasses.fields(shipped):
-        value, default = getattr(shipped, f.name), getattr(defaults, f.name)
-        yield f"{where}{f.name}", f.name in (raw or {}), value, default
-        if dataclasses.is_dataclass(value):
-            yield from _fields(value, default, (raw or {}).get(f.name), f"{where}{f.name}.")
+def test_params_yaml_is_the_one_written_from_the_code():
+    """Each default and its comment are written once, in config.py; the shipped params.yaml
+    is generated from there (`python -m vidops.params_file --write params.yaml`)."""
+    assert params_file.main(["--check", str(REPO / "params.yaml")]) == 0
+    assert load_params(REPO / "params.yaml") == Params()
 
 
-def test_params_yaml_lists_every_setting_at_its_code_default():
-    """The shipped params.yaml is the full reference: every key present, each value the
-    code's default (an `ingest.extensions` default that differed, or `train.refit_on_val`
-    missing from the file, went unnoticed before)."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    shipped, defaults = load_params(REPO / "params.yaml"), Params()
-    rows = [row for s in dataclasses.fields(Params)
-            for row in _fields(getattr(shipped, s.name), getattr(defaults, s.name),
-                               raw.get(s.name), f"{s.name}.")]
-    assert [name for name, present, _, _ in rows if not present] == []
-    assert [(name, value, default) for name, _, value, default in rows
-            if value != default and not dataclasses.is_dataclass(value)] == []
+def test_the_params_check_fails_on_a_changed_default_or_comment(tmp_path, capsys):
+    """The check compares text: a value edited by hand, or a comment, is caught."""
+    text = params_file.render()
+    for edited in (text.replace("  epochs: 30", "  epochs: 31"),
+                   text.replace("# early stop", "# stop early")):
+        assert edited != text
+        (tmp_path / "params.yaml").write_text(edited)
+        assert params_file.main(["--check", str(tmp_path / "params.yaml")]) == 1
+    assert "python -m vidops.params_file --write" in capsys.readouterr().err
+
+
+def test_every_field_and_section_renders_and_reads_back(tmp_path):
+    """Non-default values of every kind (lists, mappings, quoted strings, paths, nested
+    sections) survive render -> load."""
+    p = Params()
+    changed = dataclasses.replace(
+        p, paths=dataclasses.replace(p.paths, model=Path("/abs/my model")),
+        ingest=dataclasses.replace(p.ingest, group_splits={"p 1": "test"}, split_salt="a: b # c"),
+        model=dataclasses.replace(p.model, head_c=(0.5, 2.0)),
+        train=dataclasses.replace(p.train, select_budget_s=12.5,
+                                  augment=dataclasses.replace(p.train.augment, flip=True)))
+    (tmp_path / "params.yaml").write_text(params_file.render(changed))
+    assert load_params(tmp_path / "params.yaml") == changed
 
 
 @pytest.mark.parametrize("text, message", [

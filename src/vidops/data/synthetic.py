@@ -59,6 +59,35 @@ def _background(rng: np.random.Generator, spec: SynthSpec) -> np.ndarray:
     return np.broadcast_to(image, (spec.height, spec.width, 3)).astype(np.uint8)
 
 
+MIN_GREY_CONTRAST = 48.0  # grey levels between the shape and the background wherever it is
+
+
+def _apart_in_grey(colour: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``colour`` (BGR) made darker or brighter until its grey level is ``MIN_GREY_CONTRAST``
+    from the background's at every column the shape may cross.
+
+    Apart per channel is not apart in grey: a green shape on a magenta ramp can have the
+    background's luminance (10 of 120 clips did), and a clip whose motion no grey level
+    shows is a clip whose class nothing that reads motion from grey can tell (the motion
+    family's frame differences, dense optical flow). Needs no draw from the generator, so
+    every other clip stays as it was.
+    """
+    weights = np.array([0.114, 0.587, 0.299])  # BT.601 luma weights in B, G, R order
+    grey = background[0].astype(np.float64) @ weights  # the ramp runs along x only
+    low, high = grey.min() - MIN_GREY_CONTRAST, grey.max() + MIN_GREY_CONTRAST
+    value = float(colour @ weights)
+    if value <= low or value >= high:
+        return colour
+    # The nearer side that exists (grey 0..255); the colour keeps its hue, scaled.
+    if (value - low <= high - value or high > 255) and low >= 0:
+        scaled = colour * (low / value if value > 0 else 0.0)
+    elif high <= 255:
+        scaled = 255 - (255 - colour) * ((255 - high) / (255 - value) if value < 255 else 0.0)
+    else:  # a ramp wider than the grey range allows: as apart from its middle as it can be
+        scaled = np.zeros(3) if grey.mean() > 127 else np.full(3, 255.0)
+    return np.clip(np.round(scaled), 0, 255).astype(colour.dtype)
+
+
 def _scene(rng: np.random.Generator, spec: SynthSpec) -> _Scene:
     radius = float(rng.uniform(0.12, 0.22) * min(spec.width, spec.height))
     margin = radius * 1.5
@@ -68,6 +97,7 @@ def _scene(rng: np.random.Generator, spec: SynthSpec) -> _Scene:
     # The shape must stand out: push its colour away from the background's mean.
     mean = background.reshape(-1, 3).mean(0)
     colour = np.where(mean > 127, rng.integers(0, 70, size=3), rng.integers(185, 256, size=3))
+    colour = _apart_in_grey(colour, background)
     return _Scene(
         sides=int(rng.integers(3, 7)),
         colour=tuple(int(c) for c in colour),

@@ -38,6 +38,7 @@ from vidops.evaluation.metrics import classification_summary
 from vidops.training.dataset import FramesDataset
 from vidops.training.devices import TrainingDevice, training_device
 from vidops.training.fit import fit
+from vidops.training.fit_data import FitData
 from vidops.training.selection import SelectionError, group_folds, select_architecture
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,9 @@ def run_recipe_cv(cfg: EvaluateConfig, recipe: Recipe, clips: list[UsableClip],
             arch = _choose(recipe, train_part, classes, hw, feature_cache)
         except SelectionError as err:
             return RecipeCV(f"off: fold {i + 1} cannot run the recipe: {err}")
-        result = fit(dataclasses.replace(recipe.model, arch=arch), recipe.train, train_part,
-                     held_part, classes, hw, progress=False, keep_best=False,
-                     feature_cache=feature_cache)
+        result = fit(dataclasses.replace(recipe.model, arch=arch), recipe.train,
+                     FitData(train_part, held_part, classes, feature_cache, val_held_out=True),
+                     hw, progress=False)
         answers = (_predict(result.model, held_part, classes, hw, recipe.train.batch_size)
                    if result.val_logits is None
                    else [classes[k] for k in result.val_logits.argmax(1).tolist()])

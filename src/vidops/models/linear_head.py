@@ -298,24 +298,36 @@ def fusion_weights(held_outs: Sequence[np.ndarray], targets: np.ndarray,
     return best
 
 
+@dataclass(frozen=True)
+class HeadSearch:
+    """How a head's strength is chosen: each inverse L2 strength of ``grid`` scored by
+    held-out log loss over group folds drawn with ``seed``, for ``num_classes`` outputs."""
+
+    num_classes: int
+    grid: Sequence[float]
+    seed: int
+
+
 def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray,
-                     groups: Sequence[str], num_classes: int, grid: Sequence[float], seed: int,
-                     blocks: Sequence[int], streams: Sequence[str],
+                     groups: Sequence[str], search: HeadSearch,
+                     streams: Sequence[tuple[str, int]],
                      extras: Sequence[Extra | None] | None = None,
                      decide: bool = False) -> StreamHeads:
-    """One head per stream (columns split by ``blocks``), fused late into ``model``'s one
-    linear layer with weights chosen by held-out log loss (see the module doc).
+    """One head per stream (``streams``: name and column count, in column order), fused
+    late into ``model``'s one linear layer with weights chosen by held-out log loss (see
+    the module doc).
 
     ``extras``: per stream, rows that train every fit and are never scored (mirrored
     views), or None. ``decide``: each stream keeps its extra rows only where its strength
     path's held-out log loss is lower with them than without (the same folds, scored on
     the clips as they are): a data set whose classes are left and right loses nothing.
     """
-    bounds = list(itertools.pairwise(np.cumsum([0, *blocks])))
+    num_classes, grid, seed = search.num_classes, search.grid, search.seed
+    bounds = list(itertools.pairwise(np.cumsum([0, *(width for _, width in streams)])))
     parts = [features[:, a:b] for a, b in bounds]
     extras = list(extras) if extras is not None else [None] * len(parts)
     paths, used = [], []
-    for stream, x, extra in zip(streams, parts, extras, strict=True):
+    for (stream, _), x, extra in zip(streams, parts, extras, strict=True):
         path = strength_path(x, targets, groups, grid, seed, num_classes, extra)
         if extra is not None and decide:
             plain = strength_path(x, targets, groups, grid, seed, num_classes)
@@ -343,6 +355,6 @@ def fit_stream_heads(model: nn.Module, features: np.ndarray, targets: np.ndarray
     copy_into(model, fused_fit)
     if len(parts) > 1:
         log.info("late fusion: weights %s (%s)", ", ".join(
-            f"{s} {w:.1f} (C={p.best:g})" for s, w, p in zip(streams, weights, paths, strict=True)),
+            f"{s} {w:.1f} (C={p.best:g})" for (s, _), w, p in zip(streams, weights, paths, strict=True)),
             why or "held-out log loss")
-    return StreamHeads(list(streams), paths, weights, why, [e is not None for e in used])
+    return StreamHeads([s for s, _ in streams], paths, weights, why, [e is not None for e in used])

@@ -17,12 +17,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidops import params_file
 from vidops.errors import VidopsError
 from vidops.fileio import atomic_write_text
 
 # The files of a project that vidops's checkout is itself; copied as they are, except
 # dvc.yaml (its code deps are rewritten).
-COPIED = ("params.yaml", "prefect.yaml", "flows/pipeline.py", ".dvcignore")
+COPIED = ("prefect.yaml", "flows/pipeline.py", ".dvcignore")  # params.yaml: from the code
 GITIGNORE = """\
 # Made by the pipeline (DVC also writes .gitignore files beside the outputs it caches).
 /mlruns/
@@ -86,6 +87,7 @@ def init_project(dest: Path) -> NewProject:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / name, dest / name)
     (dest / "dvc.yaml").write_text(expected_dvc_yaml())
+    (dest / "params.yaml").write_text(params_file.render())
     (dest / ".gitignore").write_text(GITIGNORE)
     _run(["git", "init", "-q", "-b", "main"], dest)
     _run(["dvc", "init", "-q"], dest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
@@ -112,13 +113,20 @@ def recipe_cv_sentence(cv: RecipeCV | None, markdown: bool = True) -> str:
             f"{', '.join(f'{f:.2f}' for f in cv.fold_f1)}).")
 
 
-def version_description(name: str, version: str, arch: str, classes: list[str],
-                        data_version: str, clips: dict[str, int], metrics: TestFigures,
-                        gate: str, reason: str) -> str:
+@dataclass(frozen=True)
+class TrainedOn:
+    """The data a version was made from: its DVC version and clips per split."""
+
+    data_version: str  # md5 of data/raw in data.dvc
+    clips: dict[str, int]
+
+
+def version_description(name: str, version: str, arch: str, classes: list[str], data: TrainedOn,
+                        metrics: TestFigures, gate: str, reason: str) -> str:
     """A version's page: what it is, what it scored with its uncertainty, what the gate said."""
     low, high = metrics.macro_f1_ci
     interval = f" (95% interval {low:.3f} to {high:.3f})"
-    split = ", ".join(f"{n} {s}" for s, n in clips.items())
+    split = ", ".join(f"{n} {s}" for s, n in data.clips.items())
     # Bounded to fit the store's 5,000 characters whatever the class count or the reason's
     # length (a gate listing hundreds of classes); the whole reason is the `gate_reason` tag.
     named = ", ".join(classes[:NAMED_CLASSES]) + (
@@ -126,7 +134,7 @@ def version_description(name: str, version: str, arch: str, classes: list[str],
     if len(reason) > GATE_REASON_CHARS:
         reason = reason[: GATE_REASON_CHARS - 3] + "... (whole: tag `gate_reason`)"
     text = (f"**{arch}** over {len(classes)} classes ({named}).\n\n"
-            f"Data version `{data_version}` (md5 of data/raw in data.dvc): {split} clips.\n\n"
+            f"Data version `{data.data_version}` (md5 of data/raw in data.dvc): {split} clips.\n\n"
             f"Test macro F1 **{metrics.macro_f1:.3f}**{interval} on {metrics.n_clips} test clips; "
             f"accuracy {metrics.accuracy:.3f}.\n\n"
             + (f"{recipe_cv_sentence(metrics.recipe_cv)}\n\n" if metrics.recipe_cv else "")

@@ -7,7 +7,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidops.config import EvaluateConfig
 from vidops.data.clips import load_frames, usable_clips
 from vidops.errors import VidopsError
 from vidops.evaluation.figures import TestFigures
@@ -19,6 +18,7 @@ from vidops.evaluation.video_level import video_level_probs
 from vidops.fileio import atomic_write, atomic_write_json, digest_file, home_project
 from vidops.models.artifact import load_model_dir, model_identity
 from vidops.registry.tracking import tracking_uri
+from vidops.stages.context import StageContext
 
 
 class EvaluateError(VidopsError, RuntimeError):
@@ -31,18 +31,20 @@ class EvaluateResult:
     run_id: str
 
 
-def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
-                 validation_path: Path, model_dir: Path, metrics_path: Path,
-                 confusion_path: Path, predictions_path: Path, root: Path = Path("."),
-                 scores_path: Path | None = None, recipe: Recipe | None = None) -> EvaluateResult:
-    """Score the test split; ``metrics_path`` gets every figure, ``scores_path`` (default:
-    scores.json beside it) the short flat set DVC users read (`dvc metrics show`, `dvc exp
-    show`): the headline figures and their intervals, nothing nested, no prose.
+def run_evaluate(ctx: StageContext) -> EvaluateResult:
+    """Score the test split; ``paths.metrics`` gets every figure, ``paths.scores`` the short
+    flat set DVC users read (`dvc metrics show`, `dvc exp show`): the headline figures and
+    their intervals, nothing nested, no prose.
 
-    With ``recipe`` (what train ran), the recipe is also cross-validated over all usable
-    clips (evaluation/recipe_cv.py): ``cv_macro_f1`` and its interval beside the test figures.
+    The recipe train ran (params' model and train sections) is also cross-validated over
+    all usable clips (evaluation/recipe_cv.py, as ``evaluate.recipe_cv`` says):
+    ``cv_macro_f1`` and its interval beside the test figures.
     """
-    usable = usable_clips(manifest_path, frames_dir, validation_path)
+    cfg, paths, root = ctx.params.evaluate, ctx.paths, ctx.root
+    manifest_path, model_dir, metrics_path = paths.manifest, paths.model, paths.metrics
+    predictions_path = paths.predictions
+    recipe = Recipe(ctx.params.model, ctx.params.train)
+    usable = usable_clips(manifest_path, paths.frames, paths.validation)
     test = [c for c in usable if c.split == "test"]
     if not test:
         raise EvaluateError(f"{manifest_path}: no usable clip in the test split")
@@ -68,23 +70,19 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
     boot = metrics["bootstrap"]
     how = (f"all {'right' if metrics['accuracy'] else 'wrong'}, Jeffreys-prior interval"
            if "macro_f1_ci" in boot else f"{boot['units']} {boot['unit']}s resampled")
-    plot_confusion(metrics["confusion_matrix"], classes, confusion_path,
+    plot_confusion(metrics["confusion_matrix"], classes, paths.confusion,
                    f"test split: macro F1 {metrics['macro_f1']:.3f} [95% CI {low:.2f}, {high:.2f}]"
                    f"\n{len(test)} clips, {how}")
     _write_predictions(predictions_path, test, truth, predicted, probs, loaded.classes)
-    cv = (run_recipe_cv(cfg, recipe, usable,
-                        home_project(root) / recipe.train.feature_cache)
-          if recipe is not None else None)
-    if cv is not None:
-        metrics["recipe_cv"] = dataclasses.asdict(cv)
+    cv = run_recipe_cv(cfg, recipe, usable, home_project(root) / recipe.train.feature_cache)
+    metrics["recipe_cv"] = dataclasses.asdict(cv)
     # metrics.json goes last and names what it scored: the model folder's files and the
     # predictions written with it. register checks both, so a kill between these writes,
     # or a model trained after this evaluation, is refused instead of registered.
     metrics["scored"] = {"model_files": identity.files,
                          "predictions": digest_file(predictions_path)}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(scores_path or metrics_path.with_name("scores.json"),
-                      {**short_scores(metrics), **(cv.scores() if cv else {}),
+    atomic_write_json(paths.scores, {**short_scores(metrics), **cv.scores(),
                        # what model.arch auto chose: `dvc exp show` lists it beside the figures
                        "arch": loaded.arch})
     written = TestFigures.of(metrics)
@@ -105,14 +103,13 @@ def run_evaluate(cfg: EvaluateConfig, manifest_path: Path, frames_dir: Path,
                     mlflow.log_metrics({f"{prefix}_{name}_ci_low": low,
                                         f"{prefix}_{name}_ci_high": high})
         mlflow.log_dict({"most_confused": metrics["most_confused"]}, "evaluation/most_confused.json")
-        if cv is not None:
-            mlflow.set_tag("recipe_cv", cv.status)
-            mlflow.log_metrics(cv.scores())
-            for fold, f1 in enumerate(cv.fold_f1, start=1):
-                mlflow.log_metric("cv_fold_macro_f1", f1, step=fold)
+        mlflow.set_tag("recipe_cv", cv.status)
+        mlflow.log_metrics(cv.scores())
+        for fold, f1 in enumerate(cv.fold_f1, start=1):
+            mlflow.log_metric("cv_fold_macro_f1", f1, step=fold)
         for name, figures in metrics["per_class"].items():
             mlflow.log_metric(f"test_f1_{name}", figures["f1"])
-        for path in (metrics_path, confusion_path, predictions_path):
+        for path in (metrics_path, paths.confusion, predictions_path):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
     return EvaluateResult(written, run_id)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -11,25 +10,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidops.config import RegisterConfig, ServeConfig
+from vidops.config import RegisterConfig
 from vidops.data.clips import usable_clips
 from vidops.data.records import read_manifest
 from vidops.errors import VidopsError
 from vidops.evaluation.figures import TestFigures
 from vidops.fileio import digest_file
 from vidops.models.artifact import META, ModelIdentity, model_identity
-from vidops.models.preset import InferencePreset, read_preset
+from vidops.models.preset import read_preset
 from vidops.registry.champion import CHALLENGER, current_champion, describe_model, move_champion
 from vidops.registry.classes import CLASSES_TAG, classes_tag, other_task
+from vidops.registry.comparison import compare_with_champion, twin_of_champion
 from vidops.registry.decision import Decision
-from vidops.registry.descriptions import version_description
-from vidops.registry.gate import compare, decide
+from vidops.registry.descriptions import TrainedOn, version_description
+from vidops.registry.gate import decide
 from vidops.registry.lock import registry_lock
-from vidops.registry.provenance import PROVENANCE, provenance_tags
+from vidops.registry.provenance import provenance_tags
 from vidops.registry.publish import publish_model
 from vidops.registry.tracking import tracking_uri
 from vidops.serving import MODEL_CODE, VIDEO_COLUMN
 from vidops.serving.pyfunc import predict_files
+from vidops.stages.context import StageContext
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,18 @@ class RegisterError(VidopsError, ValueError):
     """The candidate cannot be compared: no test clips, or evaluate's predictions are stale."""
 
 
-def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path,
-                 model_dir: Path, metrics_path: Path, promotion_path: Path,
-                 frames_dir: Path, root: Path = Path("."), predictions: Path | None = None,
-                 serve_cfg: ServeConfig | None = None) -> Decision:
+def run_register(ctx: StageContext) -> Decision:
     """Register the model; move `champion` when the gate (gate.py) passes.
 
-    ``predictions``: evaluate's per-clip CSV, needed by the paired rules (the challenger's
-    answers are paired with the champion's, re-scored on the same raw test clips).
+    ``paths.predictions``: evaluate's per-clip CSV, which the paired rules need (the
+    challenger's answers are paired with the champion's, re-scored on the same raw test clips).
     """
     import mlflow
     from mlflow import MlflowClient
+
+    cfg, paths, root = ctx.params.register, ctx.paths, ctx.root
+    metrics_path, model_dir, promotion_path = paths.metrics, paths.model, paths.promotion
+    predictions = paths.predictions
 
     metrics = TestFigures.read(metrics_path)
     candidate_f1 = float(metrics.macro_f1)
@@ -68,7 +70,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
-    test = [c for c in usable_clips(manifest_path, frames_dir, validation_path) if c.split == "test"]
+    test = [c for c in usable_clips(paths.manifest, paths.frames, paths.validation)
+            if c.split == "test"]
     provenance = provenance_tags(root)
     experiment = os.environ.get(EXPERIMENT_ENV)
     # One recoverable transaction: the version is found again by its run (a kill after it
@@ -77,7 +80,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
     # move, and marked complete last.
     version = _version_of_run(client, cfg.model_name, run_id)
     if version is None:
-        twin = _twin_of_champion(client, cfg.model_name, provenance)
+        twin = twin_of_champion(client, cfg.model_name, provenance)
         if twin is not None:
             # Retrained from exactly what made the champion (`dvc repro -f`, a reverted
             # param): another version would be a duplicate the gate could promote over itself.
@@ -86,7 +89,7 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
                               "nothing registered", cfg.gate, registered=False)
             result.write(promotion_path)
             return result
-        serve = serve_cfg or ServeConfig()
+        serve = ctx.params.serve
         limits = {"max_video_bytes": serve.max_video_bytes, "max_clips": serve.max_clips}
         version = publish_model(model_dir, run_id, cfg.model_name, str(MODEL_CODE), VIDEO_COLUMN,
                                 PIP_REQUIREMENTS, limits,
@@ -114,13 +117,8 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
         champion_f1, paired, recalls = None, None, None
         decision = other_task(client, cfg.model_name, champion, classes, version)
         if decision is None and champion:
-            if predictions is None:
-                raise RegisterError("register needs the challenger's predictions CSV to compare it "
-                                 "with the champion clip by clip")
-            truth = [c.label for c in test]
-            champion_f1, paired, recalls = compare(
-                truth, read_predictions(predictions, test),
-                rescore(f"models:/{cfg.model_name}/{champion}", test), [c.group for c in test])
+            champion_f1, paired, recalls = compare_with_champion(
+                predictions, rescore(f"models:/{cfg.model_name}/{champion}", test), test)
         if decision is None:
             decision = decide(candidate_f1, champion_f1, cfg.min_f1, cfg.min_delta, cfg.gate,
                               paired, recalls, cfg.max_class_drop)
@@ -142,8 +140,11 @@ def run_register(cfg: RegisterConfig, manifest_path: Path, validation_path: Path
                 client.set_model_version_tag(cfg.model_name, version, key, value)
             elif key in earlier:  # what an earlier decision on this version said, gone stale
                 client.delete_model_version_tag(cfg.model_name, version, key)
-        _describe(client, cfg.model_name, version, preset, metrics, manifest_path,
-                  provenance["data_version"], tags["gate"], reason)
+        clips = Counter(r.split for r in read_manifest(paths.manifest))
+        data = TrainedOn(provenance["data_version"], {s: clips[s] for s in ("train", "val", "test")})
+        client.update_model_version(cfg.model_name, version, description=version_description(
+            cfg.model_name, version, preset.arch, preset.classes, data, metrics, tags["gate"],
+            reason))
         if promote:
             move_champion(client, cfg.model_name, version, "gate", reason)
         else:
@@ -182,30 +183,6 @@ def _result_from_tags(client, name: str, version: str, run_id: str, candidate_f1
                     tags.get("gate_rule", cfg.gate), None, json.loads(ci) if ci else None)
 
 
-def _describe(client, name: str, version: str, preset: InferencePreset, metrics: TestFigures,
-              manifest_path: Path, data_version: str, gate: str, reason: str) -> None:
-    """The version's description for the MLflow UI (the model's: champion.describe_model)."""
-    clips = Counter(r.split for r in read_manifest(manifest_path))
-    text = version_description(name, version, preset.arch, preset.classes,
-                               data_version, {s: clips[s] for s in ("train", "val", "test")},
-                               metrics, gate, reason)
-    client.update_model_version(name, version, description=text)
-
-
-def _twin_of_champion(client, name: str, provenance: dict[str, str]) -> str | None:
-    """The champion's version when it was made from this very code, data and params."""
-    from mlflow.exceptions import MlflowException
-
-    champion = current_champion(client, name)
-    if champion is None or provenance["git_commit"] == "unknown":
-        return None
-    try:
-        tags = client.get_model_version(name, champion).tags
-    except MlflowException:
-        return None
-    return champion if all(tags.get(k) == provenance[k] for k in PROVENANCE) else None
-
-
 def rescore(model_uri: str, clips: list) -> list[str]:
     """``model_uri``'s label for each of ``clips``' raw files, through its own pyfunc sampler."""
 
@@ -218,18 +195,8 @@ def rescore(model_uri: str, clips: list) -> list[str]:
     return [str(label) for label in out["label"]]
 
 
-def read_predictions(path: Path, clips: list) -> list[str]:
-    """The challenger's label for each of ``clips``, from evaluate's predictions CSV."""
-    with path.open(newline="") as handle:
-        by_id = {row["clip_id"]: row["predicted"] for row in csv.DictReader(handle)}
-    missing = [c.clip_id for c in clips if c.clip_id not in by_id]
-    if missing:
-        raise RegisterError(f"{path}: no prediction for test clip(s) {missing[:3]}: re-run evaluate")
-    return [by_id[c.clip_id] for c in clips]
-
-
 def _check_scored(metrics: TestFigures, metrics_path: Path, model_dir: Path, identity: ModelIdentity,
-                  predictions: Path | None) -> None:
+                  predictions: Path) -> None:
     """The figures register gates on are those of this model folder and these predictions:
     evaluate names both in metrics.json (written last); anything else is refused."""
     redo = "run `dvc repro evaluate` (or `vidops run`) to score the model that is there"
@@ -240,8 +207,7 @@ def _check_scored(metrics: TestFigures, metrics_path: Path, model_dir: Path, ide
     if scored["model_files"] != identity.files:
         raise RegisterError(f"{metrics_path}: scores another model than the one in {model_dir} "
                             f"(trained again since it was evaluated); {redo}")
-    if predictions is not None and (
-            not predictions.is_file() or digest_file(predictions) != scored.get("predictions")):
+    if not predictions.is_file() or digest_file(predictions) != scored.get("predictions"):
         raise RegisterError(f"{predictions}: not the predictions written with {metrics_path} "
                             f"(missing, or replaced since: an evaluation was interrupted); {redo}")
 

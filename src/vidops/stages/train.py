@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidops.architectures import ARCHITECTURES
-from vidops.config import ExtractConfig, ModelConfig, TrainConfig, section_dict
+from vidops.config import ExtractConfig, TrainConfig, section_dict
 from vidops.data.clips import UsableClip, class_names, usable_clips
 from vidops.errors import VidopsError
 from vidops.evaluation.plots import plot_curves, plot_selection
@@ -30,11 +30,12 @@ from vidops.registry.tracking import (
     settle_children,
     setup_mlflow,
 )
+from vidops.stages.context import StageContext
 from vidops.training import distributed
 from vidops.training.augment import is_identity
 from vidops.training.checkpoint import Checkpoints, training_key
 from vidops.training.devices import TrainingDevice, training_device
-from vidops.training.fit import fit
+from vidops.training.fit import FitData, fit
 from vidops.training.results import EpochStats
 from vidops.training.selection import (
     Selection,
@@ -68,16 +69,27 @@ class TrainResult:
     processes: int = 1  # DDP world size
 
 
-def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfig,
-              manifest_path: Path, frames_dir: Path, validation_path: Path,
-              model_dir: Path, log_path: Path, curves_path: Path, selection_path: Path,
-              selection_plot: Path, root: Path = Path("."), progress: bool = True
-              ) -> TrainResult | None:
+@dataclass(frozen=True)
+class _Job:
+    """One training, once its clips, device and checkpoints are known."""
+
+    ctx: StageContext
+    train: list[UsableClip]
+    val: list[UsableClip]
+    classes: list[str]
+    hw: TrainingDevice
+    env: distributed.DistEnv
+    checkpoints: Checkpoints
+    features: Path  # the feature cache
+
+
+def run_train(ctx: StageContext) -> TrainResult | None:
     """Train and write the model folder; under torchrun, ranks other than 0 return None."""
-    verdict = json.loads(validation_path.read_text())
+    p, paths = ctx.params, ctx.paths
+    verdict = json.loads(paths.validation.read_text())
     if not verdict.get("success"):
-        raise TrainError(f"{validation_path}: the data failed validation ({verdict.get('errors')})")
-    clips = usable_clips(manifest_path, frames_dir, validation_path)
+        raise TrainError(f"{paths.validation}: the data failed validation ({verdict.get('errors')})")
+    clips = usable_clips(paths.manifest, paths.frames, paths.validation)
     classes = class_names(clips)
     train = [c for c in clips if c.split == "train"]
     val = [c for c in clips if c.split == "val"]
@@ -85,33 +97,29 @@ def run_train(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfi
         raise TrainError(f"need clips in train and val, have {len(train)} and {len(val)}")
     env = distributed.from_env()
     # Shared by every run of the project, temporary DVC experiments included.
-    features = home_project(root) / cfg.feature_cache
+    features = home_project(ctx.root) / p.train.feature_cache
     try:
-        hw = training_device(cfg, env.local_rank, env.world_size)
+        hw = training_device(p.train, env.local_rank, env.world_size)
         if not env.is_main:
             winner = distributed.broadcast(env, None)
-            fit(dataclasses.replace(model_cfg, arch=winner), cfg, train, val, classes, hw,
-                progress=False, env=env, feature_cache=features)
+            fit(dataclasses.replace(p.model, arch=winner), p.train,
+                FitData(train, val, classes, features), hw, progress=False, env=env)
             return None
-        checkpoints = Checkpoints(root / cfg.checkpoint_dir,
-                                  training_key(model_cfg, cfg, frames_cfg, train, val))
-        if not cfg.resume:
+        checkpoints = Checkpoints(ctx.root / p.train.checkpoint_dir,
+                                  training_key(p.model, p.train, p.extract, train, val))
+        if not p.train.resume:
             checkpoints.clear()
-        return _train_main(model_cfg, cfg, frames_cfg, train, val, classes, hw, env, checkpoints,
-                           model_dir, log_path, curves_path, selection_path, selection_plot,
-                           root, features, progress)
+        return _train_main(_Job(ctx, train, val, classes, hw, env, checkpoints, features))
     finally:
         distributed.shutdown(env)
 
 
-def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfig,
-                train: list[UsableClip], val: list[UsableClip], classes: list[str],
-                hw: TrainingDevice, env: distributed.DistEnv, checkpoints: Checkpoints,
-                model_dir: Path, log_path: Path, curves_path: Path, selection_path: Path,
-                selection_plot: Path, root: Path, features: Path, progress: bool) -> TrainResult:
+def _train_main(job: _Job) -> TrainResult:
     import mlflow
 
-    experiment_id = setup_mlflow(root, cfg.experiment)
+    ctx, checkpoints, env = job.ctx, job.checkpoints, job.env
+    model_cfg, cfg, frames_cfg, paths = ctx.params.model, ctx.params.train, ctx.params.extract, ctx.paths
+    experiment_id = setup_mlflow(ctx.root, cfg.experiment)
     tracker = MlflowTracker()
     prior = (checkpoints.read_json(RUN_FILE) or {}).get("run_id")
     if prior and not _run_exists(prior):
@@ -124,7 +132,7 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
                     "marked KILLED", ", ".join(closed))
     with (mlflow.start_run(run_id=prior) if prior else
           mlflow.start_run(experiment_id=experiment_id,
-                           run_name=_run_name(model_cfg.arch, root))) as run:
+                           run_name=_run_name(model_cfg.arch, ctx.root))) as run:
         own_run(run.info.run_id)
         cached = checkpoints.read_json(SELECTION_FILE)
         if prior:
@@ -134,43 +142,43 @@ def _train_main(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractCon
                 log.info("%d child run(s) of the interrupted training closed", settled)
         else:
             checkpoints.write_json(RUN_FILE, {"run_id": run.info.run_id})
-            _log_params(model_cfg, cfg, frames_cfg, classes, train, val, hw, env, root)
+            _log_params(job)
         if cached:
             selection = selection_from_dict(cached)
         else:
             if model_cfg.arch == "auto":
-                selection = select_architecture(model_cfg, cfg, train + val, classes, hw,
-                                                features, tracker)
-                mlflow.set_tag("mlflow.runName", _run_name(f"auto-{selection.winner}", root))
+                selection = select_architecture(model_cfg, cfg, job.train + job.val, job.classes,
+                                                job.hw, job.features, tracker)
+                mlflow.set_tag("mlflow.runName", _run_name(f"auto-{selection.winner}", ctx.root))
             else:
                 selection = fixed(model_cfg.arch)
             checkpoints.write_json(SELECTION_FILE, dataclasses.asdict(selection))
-        write_selection(selection_path, selection)
+        write_selection(paths.selection, selection)
         # The picture only when there was a selection; a fixed arch leaves none behind.
         if selection.candidates:
-            plot_selection(selection, selection_plot)
+            plot_selection(selection, paths.selection_plot)
         else:
-            selection_plot.unlink(missing_ok=True)
+            paths.selection_plot.unlink(missing_ok=True)
         chosen = dataclasses.replace(model_cfg, arch=distributed.broadcast(env, selection.winner))
         mlflow.log_param("arch", chosen.arch)
         _say_what_is_unused(chosen.arch, cfg, frames_cfg, tracker)
-        result = fit(chosen, cfg, train, val, classes, hw, progress, tracker=tracker,
-                     checkpoints=checkpoints, env=env, feature_cache=features)
+        result = fit(chosen, cfg, FitData(job.train, job.val, job.classes, job.features), job.hw,
+                     ctx.progress, tracker=tracker, checkpoints=checkpoints, env=env)
         best = result.kept
         if result.resumed_from:
             mlflow.set_tag("resumed_from_epoch", str(result.resumed_from))
         mlflow.log_metrics({"best_val_f1": best.val_f1} if ARCHITECTURES[chosen.arch].fits_a_head
                            else {"best_epoch": best.epoch, "best_val_f1": best.val_f1,
                                  "epochs_run": len(result.history)})
-        save_model_dir(model_dir, result.model, chosen, frames_cfg, classes, run.info.run_id)
-        write_history(log_path, result.history)
-        plot_curves(result.history, curves_path, result.strength)
-        for path in (log_path, curves_path, selection_path, selection_plot):
+        save_model_dir(paths.model, result.model, chosen, frames_cfg, job.classes, run.info.run_id)
+        write_history(paths.train_log, result.history)
+        plot_curves(result.history, paths.curves, result.strength)
+        for path in (paths.train_log, paths.curves, paths.selection, paths.selection_plot):
             if path.is_file():
                 mlflow.log_artifact(str(path))
     checkpoints.clear()  # the model folder now holds the result
-    return TrainResult(run.info.run_id, classes, best.epoch, best.val_f1, result.history,
-                       str(hw.device), chosen.arch, selection, result.resumed_from,
+    return TrainResult(run.info.run_id, job.classes, best.epoch, best.val_f1, result.history,
+                       str(job.hw.device), chosen.arch, selection, result.resumed_from,
                        env.world_size)
 
 
@@ -179,21 +187,19 @@ def _run_name(what: str, root: Path) -> str:
     return f"train-{what}-data-{data_version(home_project(root))[:7]}"
 
 
-def _log_params(model_cfg: ModelConfig, cfg: TrainConfig, frames_cfg: ExtractConfig,
-                classes: list[str], train: list[UsableClip], val: list[UsableClip],
-                hw: TrainingDevice, env: distributed.DistEnv, root: Path) -> None:
+def _log_params(job: _Job) -> None:
     import mlflow
     import torch
 
-    mlflow.set_tags({**provenance_tags(root), **environment_tags(torch.get_num_threads()),
+    p, hw = job.ctx.params, job.hw
+    mlflow.set_tags({**provenance_tags(job.ctx.root), **environment_tags(torch.get_num_threads()),
                      "device": str(hw.device),
                      "gpu": hw.name if hw.device.type == "cuda" else "", "precision": hw.precision,
-                     "processes": str(env.world_size)})
-    mlflow.log_params({f"model.{k}": v for k, v in section_dict(model_cfg).items()})
-    mlflow.log_params({f"train.{k}": v for k, v in section_dict(cfg).items()})
-    mlflow.log_params({f"extract.{k}": v for k, v in section_dict(frames_cfg).items()})
-    mlflow.log_params({"classes": ",".join(classes), "n_train": len(train), "n_val": len(val),
-                       "loader_workers": hw.workers})
+                     "processes": str(job.env.world_size)})
+    for name, section in (("model", p.model), ("train", p.train), ("extract", p.extract)):
+        mlflow.log_params({f"{name}.{k}": v for k, v in section_dict(section).items()})
+    mlflow.log_params({"classes": ",".join(job.classes), "n_train": len(job.train),
+                       "n_val": len(job.val), "loader_workers": hw.workers})
 
 
 def _run_exists(run_id: str) -> bool:

@@ -1,13 +1,10 @@
 """Fit a head on per-clip features: the feature families (``flow_linear``,
 ``appearance_linear``, ``fusion_linear``, ``fusion_temporal``) and ``motion_linear``.
 
-Each clip's per-frame stream rows come from the feature cache (features/cache.py):
-computed once per clip from its extracted frames with the model's own
-:meth:`~vidops.models.feature_linear.FeatureLinear.stream_rows`, then reused by every
-fold of ``model.arch: auto``, the final fit and later retrains. The head's strength is
+Each clip's per-frame stream rows come from the feature cache (clip_features.py), so no
+clip's features are computed twice across the folds and fits. The head's strength is
 chosen by group cross-validation inside the training clips (models/linear_head.py),
-then the head is fitted on all of them and scored on val from the same cached rows:
-no clip's features are computed twice.
+then the head is fitted on all of them and scored on val from the same cached rows.
 
 A linear head has no epoch to pick, so val has nothing left to choose once it has been
 scored: with ``train.refit_on_val`` the head that ships is refitted on train + val (its
@@ -20,33 +17,27 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import time
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from vidops.compute.executor import GPU_VARIABLE, open_executor, scheduler_address
-from vidops.compute.tasks import Task
 from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
-from vidops.errors import DataError
-from vidops.features.cache import FeatureCache, file_frames_key, load_frames
-from vidops.models.feature_linear import FeatureLinear, FeatureStreams, pool_rows
+from vidops.models.feature_linear import FeatureLinear, pool_rows
 from vidops.models.feature_temporal import FeatureTemporal
 from vidops.models.linear_head import (
     Extra,
+    HeadSearch,
     StreamHeads,
     block_weights,
     fit_linear_head,
     fit_stream_heads,
 )
 from vidops.models.motion import MotionLinear
+from vidops.training.clip_features import clip_rows, motion_features
+from vidops.training.fit_data import FitData
 from vidops.training.results import (
     BestEpoch,
     EpochStats,
@@ -58,120 +49,6 @@ from vidops.training.results import (
 from vidops.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
-
-
-def clip_rows(model: FeatureStreams, clips: list[UsableClip], cache_root: Path | None,
-              progress: bool = False) -> list[dict[str, np.ndarray]]:
-    """Per clip, each stream's rows: from the cache where it has them, else computed
-    through the per-clip executor (compute/executor.py) and stored."""
-    on_gpu = any(s != "flow" for s in model.streams) and _features_on_gpu(model)
-    found: dict[str, dict[int, np.ndarray]] = {s: {} for s in model.streams}
-    caches: dict[str, FeatureCache] = {}
-    keys: list[str] = []
-    if cache_root is not None:
-        for stream in model.streams:
-            # GPU kernels give other bytes than the CPU's: their rows are cached apart.
-            gpu = {"device": "cuda"} if on_gpu and stream != "flow" else {}
-            caches[stream] = FeatureCache(cache_root, stream, {**model.extractor(stream), **gpu})
-        keys = [file_frames_key(clip.frames_file) for clip in clips]
-        for stream, cache in caches.items():
-            for i, clip in enumerate(clips):
-                hit = cache.lookup(clip.clip_id, keys[i])
-                if hit is not None:
-                    found[stream][i] = hit
-    wanted = {i: tuple(s for s in model.streams if i not in found[s]) for i in range(len(clips))}
-    wanted = {i: streams for i, streams in wanted.items() if streams}
-    if wanted:
-        for i, rows in _compute_rows(model, clips, wanted, on_gpu, progress):
-            for stream, value in rows.items():
-                found[stream][i] = value
-                if stream in caches:
-                    caches[stream].put(clips[i].clip_id, keys[i], value)
-    for stream, cache in caches.items():
-        log.info("features %s: %d clips, %d computed, %d reused, %d failed their check (%s)",
-                 stream, len(clips), cache.counts.computed, cache.counts.reused,
-                 cache.counts.rejected, cache.dir)
-    return [{s: found[s][i] for s in model.streams} for i in range(len(clips))]
-
-
-# Below this many clips, starting worker processes (each imports torch, about 3 s) costs
-# more than running them side by side saves.
-_POOL_FROM = 20
-
-
-def _features_on_gpu(model: FeatureStreams) -> bool:
-    """Backbone features on a GPU: this machine's when the model is on one; on a Dask
-    cluster only when asked (``VIDOPS_DASK_GPU=1``), and then only on the workers started
-    with ``--resources GPU=1``. Decided before any lookup, because it is part of the key."""
-    if scheduler_address()[0]:
-        return os.environ.get(GPU_VARIABLE, "") == "1"
-    return _device(model).type == "cuda"
-
-
-def _compute_rows(model: FeatureStreams, clips: list[UsableClip],
-                  wanted: dict[int, tuple[str, ...]], on_gpu: bool, progress: bool
-                  ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """The ``wanted`` streams of each clip, computed where per-clip work runs (one task per
-    clip, one executor for all streams), as each clip's come back."""
-    local = 1 if on_gpu or len(wanted) < _POOL_FROM else min(8, os.cpu_count() or 1)
-    computed_by: Counter[str] = Counter()
-    bar = tqdm(total=len(wanted), desc="features", unit="clip", disable=not progress,
-               leave=False)
-    with open_executor(local) as executor:
-        # The frames travel with the task, read one window ahead of the results.
-        tasks = (Task(str(i), (streams, clips[i].frames_file.read_bytes(), on_gpu))
-                 for i, streams in wanted.items())
-        shared = model if executor.workers == 1 and not executor.remote else _cpu_copy(model)
-        for done in executor.run(stream_rows_task, tasks, shared=shared,
-                                 resources={"GPU": 1} if on_gpu and executor.remote else None):
-            clip = clips[int(done.key)]
-            if done.crashed:
-                raise DataError(f"{clip.frames_file}: computing its features {done.crashed}; "
-                                "the clip cannot be used until that is fixed")
-            computed_by[done.where] += 1
-            bar.update()
-            yield int(done.key), done.value
-        where_run = executor.where
-    bar.close()
-    log.info("features of %d clips computed on %s (%s)", len(wanted), where_run,
-             ", ".join(f"{w} {n}" for w, n in sorted(computed_by.items())))
-
-
-def stream_rows_task(model: FeatureStreams, streams: tuple[str, ...], data: bytes,
-                     on_gpu: bool) -> dict[str, np.ndarray]:
-    """One clip's rows of ``streams`` from its frames file's bytes (runs on any worker).
-
-    On the CPU torch runs one thread here, whatever the machine: its multi-threaded kernels
-    sum in another order, so the bytes would depend on the core count of whoever computed
-    them. Parallelism comes from running clips side by side instead.
-    """
-    frames = load_frames(Path("<frames>"), data)
-    if on_gpu and _device(model).type != "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("this Dask worker was started with --resources GPU=1 but torch "
-                               "sees no CUDA device here")
-        model.to("cuda")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return {s: np.asarray(model.stream_rows(frames, s), dtype=np.float32) for s in streams}
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _device(model: FeatureStreams) -> torch.device:
-    return next(iter(model.parameters()), torch.empty(0)).device
-
-
-def _cpu_copy(model: FeatureStreams) -> FeatureStreams:
-    """What is shipped to workers: a CPU copy (a worker with a GPU moves it there)."""
-    return copy.deepcopy(model).cpu()
-
-
-def clip_features(model: FeatureLinear, clips: list[UsableClip], cache_root: Path | None,
-                  progress: bool = False) -> np.ndarray:
-    """``(N, F)`` pooled features of ``clips``, from the cache where it has them."""
-    return np.stack([model.pooled(r) for r in clip_rows(model, clips, cache_root, progress)])
 
 
 def mirrored_views(model: FeatureLinear, clips: list[UsableClip],
@@ -186,10 +63,10 @@ def mirrored_views(model: FeatureLinear, clips: list[UsableClip],
 
 
 def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
-                     train: list[UsableClip], val: list[UsableClip], classes: list[str],
-                     cache_root: Path | None, progress: bool, tracker: Tracker | None,
+                     data: FitData, progress: bool, tracker: Tracker | None,
                      refit: bool = False) -> FitResult:
     start = time.perf_counter()
+    train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
     index = {name: i for i, name in enumerate(classes)}
     rows_train = clip_rows(model, train, cache_root, progress)
     rows_val = clip_rows(model, val, cache_root, progress)
@@ -231,15 +108,17 @@ def _fit_heads(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
     """The heads on ``clips``, with the streams' mirrored views where ``model.mirror`` says
     so (``auto``: per stream, where they lower its held-out log loss; models/linear_head.py)."""
     views = mirrored_views(model, clips, rows, y) if model_cfg.mirror != "off" else None
-    return fit_stream_heads(model, x, y, [c.group for c in clips], len(classes),
-                            model_cfg.head_c, cfg.seed, model.blocks, model.streams, views,
+    return fit_stream_heads(model, x, y, [c.group for c in clips],
+                            HeadSearch(len(classes), model_cfg.head_c, cfg.seed),
+                            list(zip(model.streams, model.blocks, strict=True)), views,
                             decide=model_cfg.mirror == "auto")
 
 
-def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[UsableClip],
-                      val: list[UsableClip], classes: list[str], cache_root: Path | None,
-                      progress: bool, tracker: Tracker | None, keep_best: bool) -> FitResult:
+def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, data: FitData, progress: bool,
+                      tracker: Tracker | None) -> FitResult:
     """Train the temporal head on cached rows; keep the best val epoch (or the last in CV)."""
+    train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
+    keep_best = not data.val_held_out
     index = {name: i for i, name in enumerate(classes)}
     x_train = torch.from_numpy(np.stack([model.sequence(r) for r in
                                          clip_rows(model, train, cache_root, progress)]))
@@ -292,17 +171,16 @@ def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, train: list[Usab
 
 
 def fit_motion_head(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
-                    train: list[UsableClip], val: list[UsableClip], classes: list[str],
-                    device: torch.device, tracker: Tracker | None,
-                    cache_root: Path | None = None) -> FitResult:
+                    data: FitData, device: torch.device, tracker: Tracker | None) -> FitResult:
     """Fit ``motion_linear``'s head (fixed ``model.motion_c``) on its per-clip features,
     read from the feature cache like the other feature heads (every fold of ``auto`` and
     of the recipe cross-validation would otherwise compute them again: 56 of 70 s of a
     recipe CV on 60 real clips)."""
     start = time.perf_counter()
+    train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
     index = {name: i for i, name in enumerate(classes)}
-    x_train = _motion_features(model, train, device, cache_root)
-    x_val = _motion_features(model, val, device, cache_root)
+    x_train = motion_features(model, train, device, cache_root)
+    x_val = motion_features(model, val, device, cache_root)
     y_train = np.array([index[c.label] for c in train])
     y_val = torch.tensor([index[c.label] for c in val])
     fit_linear_head(model, x_train, y_train, len(classes), model_cfg.motion_c, cfg.seed)
@@ -319,23 +197,3 @@ def fit_motion_head(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfi
              len(train), x_train.shape[1], train_acc, val_f1)
     report_epoch(tracker, stats)
     return FitResult(model, [stats], stats, val_logits=val_logits)
-
-
-def _motion_features(model: MotionLinear, clips: list[UsableClip], device: torch.device,
-                     cache_root: Path | None) -> np.ndarray:
-    """``(N, F)`` float64 motion features of ``clips``, from the cache where it has them."""
-    def compute(frames: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model.features(torch.from_numpy(frames)[None].to(device)).cpu().numpy()[0]
-
-    if cache_root is None:
-        return np.stack([compute(np.load(c.frames_file)) for c in clips]).astype(np.float64)
-    # GPU kernels give other bytes than the CPU's: their features are cached apart.
-    cache = FeatureCache(cache_root, "motion", {
-        "stream": "motion", "threshold": model.threshold, "segments": model.segments,
-        "version": 1, **({"device": "cuda"} if device.type == "cuda" else {})})
-    features = np.stack([cache.get(c.clip_id, c.frames_file, compute) for c in clips])
-    log.info("features motion: %d clips, %d computed, %d reused, %d failed their check (%s)",
-             len(clips), cache.counts.computed, cache.counts.reused, cache.counts.rejected,
-             cache.dir)
-    return features.astype(np.float64)

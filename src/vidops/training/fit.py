@@ -8,14 +8,11 @@ epoch chosen by the one rule in results.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from vidops.architectures import NEURAL_3D
 from vidops.config import ModelConfig, TrainConfig
-from vidops.data.clips import UsableClip
 from vidops.models.factory import build_model
 from vidops.models.feature_linear import FeatureLinear
 from vidops.models.feature_temporal import FeatureTemporal
@@ -25,43 +22,37 @@ from vidops.training.devices import TrainingDevice
 from vidops.training.distributed import DistEnv
 from vidops.training.epoch_loop import NeuralLoop
 from vidops.training.feature_heads import fit_feature_head, fit_motion_head, fit_temporal_head
+from vidops.training.fit_data import FitData
 from vidops.training.results import FitResult
 from vidops.training.tracker import Tracker
 
 
-def fit(model_cfg: ModelConfig, cfg: TrainConfig, train: list[UsableClip], val: list[UsableClip],
-        classes: list[str], hw: TrainingDevice, progress: bool = True,
-        tracker: Tracker | None = None, keep_best: bool = True, checkpoints: Checkpoints | None = None,
-        env: DistEnv | None = None, feature_cache: Path | None = None) -> FitResult:
-    """Train ``model_cfg.arch`` on ``train``, score every epoch on ``val``.
+def fit(model_cfg: ModelConfig, cfg: TrainConfig, data: FitData, hw: TrainingDevice,
+        progress: bool = True, tracker: Tracker | None = None,
+        checkpoints: Checkpoints | None = None, env: DistEnv | None = None) -> FitResult:
+    """Train ``model_cfg.arch`` on ``data.train``, score every epoch on ``data.val``.
 
-    ``keep_best=False`` (cross-validation): no early stopping and the last epoch is kept,
+    ``data.val_held_out`` (cross-validation): no early stopping and the last epoch is kept,
     because choosing the epoch on a fold's held-out clips would inflate its score.
-    ``feature_cache``: the folder of per-clip features for the feature families (None:
-    computed without keeping them).
     """
     env = env or DistEnv()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model = build_model(model_cfg, len(classes)).to(hw.device)
+    model = build_model(model_cfg, len(data.classes)).to(hw.device)
+    tracker = tracker if env.is_main else None
+    progress = progress and env.is_main
     if isinstance(model, MotionLinear):
         # One scikit-learn fit, no collectives: every rank does it, only rank 0 logs.
-        return fit_motion_head(model, model_cfg, cfg, train, val, classes, hw.device,
-                               tracker if env.is_main else None, feature_cache)
+        return fit_motion_head(model, model_cfg, cfg, data, hw.device, tracker)
     if isinstance(model, FeatureTemporal):
-        return fit_temporal_head(model, cfg, train, val, classes, feature_cache,
-                                 progress and env.is_main, tracker if env.is_main else None,
-                                 keep_best)
+        return fit_temporal_head(model, cfg, data, progress, tracker)
     if isinstance(model, FeatureLinear):
-        # keep_best=False means val is a cross-validation fold's held-out part: never fit on it.
-        return fit_feature_head(model, model_cfg, cfg, train, val, classes, feature_cache,
-                                progress and env.is_main, tracker if env.is_main else None,
-                                refit=keep_best and cfg.refit_on_val)
+        return fit_feature_head(model, model_cfg, cfg, data, progress, tracker,
+                                refit=not data.val_held_out and cfg.refit_on_val)
     if cfg.channels_last and model_cfg.arch in NEURAL_3D:
         model = model.to(memory_format=torch.channels_last_3d)
-    loop = NeuralLoop(model, cfg, train, val, classes, hw, env)
-    history, state, kept, resumed = loop.run(progress and env.is_main,
-                                             tracker if env.is_main else None, keep_best,
+    loop = NeuralLoop(model, cfg, data.train, data.val, data.classes, hw, env)
+    history, state, kept, resumed = loop.run(progress, tracker, not data.val_held_out,
                                              checkpoints if env.is_main else None)
     model.load_state_dict(state)
     return FitResult(model.eval(), history, kept, resumed)

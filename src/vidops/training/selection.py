@@ -26,6 +26,7 @@ from vidops.errors import VidopsError
 from vidops.fileio import atomic_write_json
 from vidops.training.devices import TrainingDevice
 from vidops.training.fit import fit
+from vidops.training.fit_data import FitData
 from vidops.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,10 @@ def select_architecture(model_cfg: ModelConfig, cfg: TrainConfig, clips: list[Us
                 if position > 0 and spent > cfg.select_budget_s:
                     status = f"skipped: time budget of {cfg.select_budget_s:g} s spent after {i} folds"
                     break
-                result = fit(dataclasses.replace(model_cfg, arch=arch), cfg,
-                             [clips[j] for j in train_idx], [clips[j] for j in held_idx], classes,
-                             hw, progress=False, keep_best=False,
-                             feature_cache=feature_cache)
+                data = FitData([clips[j] for j in train_idx], [clips[j] for j in held_idx],
+                               classes, feature_cache, val_held_out=True)
+                result = fit(dataclasses.replace(model_cfg, arch=arch), cfg, data, hw,
+                             progress=False)
                 fold_f1.append(result.kept.val_f1)
                 fold_loss.append(result.kept.val_loss)
                 if child:

@@ -11,6 +11,7 @@ from vidops.models.factory import build_model
 from vidops.models.feature_linear import POOLS, FeatureLinear, pool_rows
 from vidops.models.feature_temporal import resample_rows
 from vidops.models.linear_head import (
+    HeadSearch,
     StreamHeads,
     block_weights,
     copy_into,
@@ -20,7 +21,9 @@ from vidops.models.linear_head import (
     fusion_weights,
     strength_path,
 )
-from vidops.training.feature_heads import clip_features, fit_feature_head, fit_temporal_head
+from vidops.training.clip_features import clip_features
+from vidops.training.feature_heads import fit_feature_head, fit_temporal_head
+from vidops.training.fit_data import FitData
 
 
 def _clip(step: int, seed: int, frames: int = 6, size: int = 48) -> np.ndarray:
@@ -78,8 +81,9 @@ def test_fitted_head_serves_what_it_was_fitted_on(tmp_path, clips, arch):
     cfg = ModelConfig(arch=arch, head_c=(0.1, 1.0))
     model = build_model(cfg, 2)
     train, val = clips[:9], clips[9:]
-    result = fit_feature_head(model, cfg, TrainConfig(), train, val, ["moving", "still"],
-                              tmp_path / "cache", progress=False, tracker=None)
+    result = fit_feature_head(model, cfg, TrainConfig(),
+                              FitData(train, val, ["moving", "still"], tmp_path / "cache"),
+                              progress=False, tracker=None)
     assert result.kept.train_acc == 1.0
     frames = torch.from_numpy(np.stack([np.load(c.frames_file) for c in clips]))
     with torch.inference_mode():
@@ -98,7 +102,7 @@ def test_fitted_head_serves_what_it_was_fitted_on(tmp_path, clips, arch):
 def test_refit_uses_val_too_and_cv_folds_never_do(tmp_path, clips):
     cfg = ModelConfig(arch="flow_linear", head_c=(1.0,))
     train, val = clips[:6], clips[6:]
-    args = (cfg, TrainConfig(), train, val, ["moving", "still"], tmp_path / "c")
+    args = (cfg, TrainConfig(), FitData(train, val, ["moving", "still"], tmp_path / "c"))
     refit_model, plain_model = build_model(cfg, 2), build_model(cfg, 2)
     refit = fit_feature_head(refit_model, *args, progress=False, tracker=None, refit=True)
     plain = fit_feature_head(plain_model, *args, progress=False, tracker=None, refit=False)
@@ -156,7 +160,8 @@ def test_late_fusion_puts_its_weight_on_the_stream_that_predicts(order):
     if order == "noise first":
         x, blocks = np.hstack([x[:, 20:], x[:, :20]]), [300, 20]
     model = FeatureHeadStub(x.shape[1], 3)
-    heads = fit_stream_heads(model, x, y, groups, 3, [0.01, 0.1, 1.0], 0, blocks, ["a", "b"])
+    heads = fit_stream_heads(model, x, y, groups, HeadSearch(3, [0.01, 0.1, 1.0], 0),
+                             list(zip(["a", "b"], blocks, strict=True)))
     signal_weight = heads.weights[0 if order == "signal first" else 1]
     assert signal_weight >= 0.8 and sum(heads.weights) == pytest.approx(1.0)
     fused = model.head(torch.from_numpy((x - model.mean.numpy()) / model.scale.numpy()).float())
@@ -168,10 +173,10 @@ def test_a_fused_head_with_all_its_weight_on_one_stream_is_that_streams_head():
     fused, alone = FeatureHeadStub(320, 3), FeatureHeadStub(20, 3)
     held = [np.log(np.full((60, 3), 1 / 3))] * 2
     assert fusion_weights(held, y) == [1.0, 0.0]  # a tie goes to the first stream
-    heads = fit_stream_heads(fused, x, y, groups, 3, [0.1], 0, [20, 300], ["a", "b"])
+    heads = fit_stream_heads(fused, x, y, groups, HeadSearch(3, [0.1], 0), [("a", 20), ("b", 300)])
     assert heads.why.startswith("equal weights")  # one C: nothing held out to weigh by
     copy_into(fused, _weighted(fit_logistic(x[:, :20], y, 3, 0.1, 0), fit_logistic(x[:, 20:], y, 3, 0.1, 0)))
-    fit_stream_heads(alone, x[:, :20], y, groups, 3, [0.1], 0, [20], ["a"])
+    fit_stream_heads(alone, x[:, :20], y, groups, HeadSearch(3, [0.1], 0), [("a", 20)])
     z = torch.from_numpy(x).float()
     torch.testing.assert_close(fused.head((z - fused.mean) / fused.scale),
                                alone.head((z[:, :20] - alone.mean) / alone.scale))
@@ -201,11 +206,11 @@ def test_mirrored_views_are_kept_only_where_they_lower_the_held_out_loss(task, k
     mirror = x.copy()
     mirror[:, 0] *= -1  # a mirrored view: the side flips, the label stays
     extra = Extra(mirror, y, np.array(groups))
-    heads = fit_stream_heads(FeatureHeadStub(10, 2), x, y, groups, 2, [0.01, 0.1, 1.0], 0, [10],
-                             ["flow"], [extra], decide=True)
+    search = HeadSearch(2, [0.01, 0.1, 1.0], 0)
+    heads = fit_stream_heads(FeatureHeadStub(10, 2), x, y, groups, search, [("flow", 10)], [extra],
+                             decide=True)
     assert heads.mirrored == [kept]
-    forced = fit_stream_heads(FeatureHeadStub(10, 2), x, y, groups, 2, [0.01, 0.1, 1.0], 0, [10],
-                              ["flow"], [extra])
+    forced = fit_stream_heads(FeatureHeadStub(10, 2), x, y, groups, search, [("flow", 10)], [extra])
     assert forced.mirrored == [True] and forced.metrics()["mirrored_views"] == 1.0
 
 
@@ -256,9 +261,9 @@ def test_temporal_head_learns_and_serves_what_it_learnt(tmp_path, clips):
     cfg = ModelConfig(arch="fusion_temporal", hidden=16, dropout=0.0)
     model = build_model(cfg, 2)
     train, val = clips[:9], clips[9:]
-    result = fit_temporal_head(model, TrainConfig(epochs=15, lr=0.01, batch_size=4), train, val,
-                               ["moving", "still"], tmp_path / "cache", progress=False,
-                               tracker=None, keep_best=True)
+    result = fit_temporal_head(model, TrainConfig(epochs=15, lr=0.01, batch_size=4),
+                               FitData(train, val, ["moving", "still"], tmp_path / "cache"),
+                               progress=False, tracker=None)
     assert len(result.history) <= 15 and result.kept.val_f1 == max(s.val_f1 for s in result.history)
     assert result.history[-1].train_acc == 1.0
     frames = torch.from_numpy(np.stack([np.load(c.frames_file) for c in clips]))

@@ -3,7 +3,7 @@
 import io
 import logging
 
-from vidops.pipeline.prefect_flow import _dvc_logs_once
+from vidops.pipeline.stage_output import dvc_logs_once
 
 
 def test_dvc_lines_do_not_also_reach_a_root_handler_while_a_stage_runs():
@@ -12,7 +12,7 @@ def test_dvc_lines_do_not_also_reach_a_root_handler_while_a_stage_runs():
     logging.getLogger().addHandler(handler)  # what `vidops run` configures (cli._logging)
     dvc_logger = logging.getLogger("dvc.stage.run")
     try:
-        with _dvc_logs_once():
+        with dvc_logs_once():
             dvc_logger.warning("Running stage 'extract'")
         assert root_out.getvalue() == ""
         dvc_logger.warning("after the stage")  # propagation is restored afterwards

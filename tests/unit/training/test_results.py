@@ -17,6 +17,7 @@ from vidops.stages.validate import run_validate
 from vidops.training import epoch_loop
 from vidops.training.devices import training_device
 from vidops.training.fit import fit
+from vidops.training.fit_data import FitData
 from vidops.training.results import BestEpoch, EpochStats
 
 # Val scores per epoch, as (loss, accuracy, macro F1): epochs 2 and 3 tie on F1, 3 has the
@@ -64,8 +65,8 @@ def test_the_shipped_weights_are_the_reported_epochs_on_a_tie(clips, monkeypatch
     train = [c for c in clips if c.split == "train"]
     val = [c for c in clips if c.split == "val"]
     cfg = TrainConfig(epochs=4, batch_size=8, patience=0, lr=0.05)
-    result = fit(ModelConfig(arch="cnn_pool", width=4), cfg, train, val, class_names(clips),
-                 training_device(cfg), progress=False)
+    result = fit(ModelConfig(arch="cnn_pool", width=4), cfg,
+                 FitData(train, val, class_names(clips)), training_device(cfg), progress=False)
     assert result.kept.epoch == 3 and [s.epoch for s in result.history] == [1, 2, 3, 4]
     shipped = result.model.state_dict()
     assert all(torch.equal(shipped[k], seen[3][k]) for k in shipped)
