@@ -54,8 +54,7 @@ def default_path(project: Path, clips: Path, env: dict[str, str]) -> dict:
     cv = metrics.get("recipe_cv") or {}
     return {"seconds": seconds, "winner": selection["winner"], "test_clips": metrics["n_clips"],
             "macro_f1": metrics["macro_f1"], "macro_f1_ci": metrics["macro_f1_ci"],
-            "cv_macro_f1": cv.get("macro_f1"), "cv_macro_f1_ci": cv.get("macro_f1_ci"),
-            "cv_seconds": cv.get("seconds")}
+            "cv_macro_f1": cv.get("macro_f1"), "cv_macro_f1_ci": cv.get("macro_f1_ci")}
 
 
 def clips_of(name: str, tmp: Path, env: dict[str, str]) -> Path:

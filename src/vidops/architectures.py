@@ -1,6 +1,8 @@
 """The one table of architectures: every other place (config, factory, fit, auto) reads it.
 
-Adding an architecture is one row here plus its builder in ``models/factory.py``. Standard
+Adding an architecture of an existing family is one row here; a new family also needs its
+row in ``models/factory.FAMILIES`` (constructor arguments and net) and, when it fits a head
+on per-clip features instead of training for epochs, in ``training/fit.HEAD_FITS``. Standard
 library only, so the config loader can check ``model.arch`` without importing torch.
 """
 

@@ -27,7 +27,8 @@ class RecipeCV:
     accuracy: float | None = None
     fold_f1: list[float] = field(default_factory=list)
     fold_winner: list[str] = field(default_factory=list)  # the architecture each fold chose
-    seconds: float = 0.0
+    # No wall time here: the same data and params write the same metrics.json (its cost is
+    # the MLflow metric cv_seconds and the log line).
     bootstrap: dict = field(default_factory=dict)
 
     def scores(self) -> dict[str, float]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from vidops.architectures import ARCHITECTURES
+from vidops.architectures import ARCHITECTURES, Architecture
 from vidops.config import ModelConfig
 from vidops.errors import DataError
 from vidops.features.appearance import load_backbone, weights_file
@@ -19,17 +21,41 @@ from vidops.models.pretrained import load_pretrained
 from vidops.models.video3d import Video3D
 from vidops.models.video_nets import CnnLstm, CnnPool
 
-# The constructor arguments each kind of net takes; model.json records exactly these
-# (models/preset.py), so a trained model is rebuilt without reading params.
-NET_ARGS: dict[str, tuple[str, ...]] = {
-    "cnn_lstm": ("width", "hidden", "dropout", "diff"),
-    "frames2d": ("width", "dropout", "diff"),
-    "video3d": ("dropout", "diff"),
-    "motion": ("threshold", "segments"),
-    "features": ("backbone", "backbone_frames"),
-    "feature_temporal": ("backbone", "backbone_frames", "hidden", "dropout"),
-    "tsn": ("backbone", "backbone_frames", "dropout", "backbone_lr_scale"),
+
+def _diff(args: dict[str, Any]) -> tuple[int, float] | None:
+    return tuple(args["diff"]) if args.get("diff") else None  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class NetFamily:
+    """One kind of net: the constructor arguments model.json records (models/preset.py, so a
+    trained model is rebuilt without reading params) and how they make the net. Adding a
+    family is a row here and its row in architectures.py."""
+
+    args: tuple[str, ...]
+    make: Callable[[Architecture, int, dict[str, Any]], nn.Module]
+
+
+FAMILIES: dict[str, NetFamily] = {
+    "cnn_lstm": NetFamily(("width", "hidden", "dropout", "diff"), lambda spec, n, a: CnnLstm(
+        n, a["width"], a["hidden"], a["dropout"], _diff(a))),
+    "frames2d": NetFamily(("width", "dropout", "diff"), lambda spec, n, a: CnnPool(
+        n, a["width"], a["dropout"], _diff(a))),
+    "video3d": NetFamily(("dropout", "diff"), lambda spec, n, a: Video3D(
+        spec.name, n, a["dropout"], _diff(a))),
+    "motion": NetFamily(("threshold", "segments"), lambda spec, n, a: MotionLinear(
+        n, a["threshold"], a["segments"])),
+    "features": NetFamily(("backbone", "backbone_frames"), lambda spec, n, a: FeatureLinear(
+        n, spec.streams, a["backbone"], a["backbone_frames"])),
+    "feature_temporal": NetFamily(
+        ("backbone", "backbone_frames", "hidden", "dropout"), lambda spec, n, a: FeatureTemporal(
+            n, spec.streams, a["backbone"], a["backbone_frames"], a["hidden"], a["dropout"])),
+    "tsn": NetFamily(
+        ("backbone", "backbone_frames", "dropout", "backbone_lr_scale"),
+        lambda spec, n, a: AppearanceTSN(n, a["backbone"], a["backbone_frames"], a["dropout"],
+                                         a["backbone_lr_scale"])),
 }
+NET_ARGS: dict[str, tuple[str, ...]] = {kind: family.args for kind, family in FAMILIES.items()}
 
 
 def net_kind(arch: str) -> str:
@@ -48,24 +74,7 @@ def net_args(cfg: ModelConfig) -> dict[str, Any]:
 
 def build_net(arch: str, num_classes: int, args: dict[str, Any]) -> nn.Module:
     """The untrained net of ``arch`` from its constructor arguments (``net_args``)."""
-    spec = ARCHITECTURES[arch]
-    diff = tuple(args["diff"]) if args.get("diff") else None
-    kind = net_kind(arch)
-    if kind == "cnn_lstm":
-        return CnnLstm(num_classes, args["width"], args["hidden"], args["dropout"], diff)
-    if kind == "frames2d":
-        return CnnPool(num_classes, args["width"], args["dropout"], diff)
-    if kind == "video3d":
-        return Video3D(arch, num_classes, args["dropout"], diff)
-    if kind == "motion":
-        return MotionLinear(num_classes, args["threshold"], args["segments"])
-    if kind == "feature_temporal":
-        return FeatureTemporal(num_classes, spec.streams, args["backbone"], args["backbone_frames"],
-                               args["hidden"], args["dropout"])
-    if kind == "features":
-        return FeatureLinear(num_classes, spec.streams, args["backbone"], args["backbone_frames"])
-    return AppearanceTSN(num_classes, args["backbone"], args["backbone_frames"], args["dropout"],
-                         args["backbone_lr_scale"])
+    return FAMILIES[net_kind(arch)].make(ARCHITECTURES[arch], num_classes, args)
 
 
 def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -> nn.Module:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def run_evaluate(ctx: StageContext) -> EvaluateResult:
                    f"test split: macro F1 {metrics['macro_f1']:.3f} [95% CI {low:.2f}, {high:.2f}]"
                    f"\n{len(test)} clips, {how}")
     _write_predictions(predictions_path, test, truth, predicted, probs, loaded.classes)
+    started = time.monotonic()
     cv = run_recipe_cv(cfg, recipe, usable, home_project(root) / recipe.train.feature_cache)
+    cv_seconds = time.monotonic() - started
     metrics["recipe_cv"] = dataclasses.asdict(cv)
     # metrics.json goes last and names what it scored: the model folder's files and the
     # predictions written with it. register checks both, so a kill between these writes,
@@ -104,7 +107,7 @@ def run_evaluate(ctx: StageContext) -> EvaluateResult:
                                         f"{prefix}_{name}_ci_high": high})
         mlflow.log_dict({"most_confused": metrics["most_confused"]}, "evaluation/most_confused.json")
         mlflow.set_tag("recipe_cv", cv.status)
-        mlflow.log_metrics(cv.scores())
+        mlflow.log_metrics({**cv.scores(), "cv_seconds": cv_seconds})
         for fold, f1 in enumerate(cv.fold_f1, start=1):
             mlflow.log_metric("cv_fold_macro_f1", f1, step=fold)
         for name, figures in metrics["per_class"].items():

@@ -37,7 +37,7 @@ from vidops.models.linear_head import (
 )
 from vidops.models.motion import MotionLinear
 from vidops.training.clip_features import clip_rows, motion_features
-from vidops.training.fit_data import FitData
+from vidops.training.fit_data import HeadJob
 from vidops.training.results import (
     BestEpoch,
     EpochStats,
@@ -46,7 +46,6 @@ from vidops.training.results import (
     report_epoch,
     score_logits,
 )
-from vidops.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +61,14 @@ def mirrored_views(model: FeatureLinear, clips: list[UsableClip],
                   targets, groups) if model.mirrors_rows(s) else None for s in model.streams]
 
 
-def fit_feature_head(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
-                     data: FitData, progress: bool, tracker: Tracker | None,
-                     refit: bool = False) -> FitResult:
+def fit_feature_head(model: FeatureLinear, job: HeadJob) -> FitResult:
+    """Fit the heads on train, score val; with ``train.refit_on_val`` (and val not a fold's
+    held-out part) the head that ships is fitted again on train + val."""
     start = time.perf_counter()
+    model_cfg, cfg, progress, tracker = job.model_cfg, job.cfg, job.progress, job.tracker
+    data = job.data
     train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
+    refit = cfg.refit_on_val and not data.val_held_out
     index = {name: i for i, name in enumerate(classes)}
     rows_train = clip_rows(model, train, cache_root, progress)
     rows_val = clip_rows(model, val, cache_root, progress)
@@ -114,9 +116,9 @@ def _fit_heads(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
                             decide=model_cfg.mirror == "auto")
 
 
-def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, data: FitData, progress: bool,
-                      tracker: Tracker | None) -> FitResult:
+def fit_temporal_head(model: FeatureTemporal, job: HeadJob) -> FitResult:
     """Train the temporal head on cached rows; keep the best val epoch (or the last in CV)."""
+    cfg, progress, tracker, data = job.cfg, job.progress, job.tracker, job.data
     train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
     keep_best = not data.val_held_out
     index = {name: i for i, name in enumerate(classes)}
@@ -170,13 +172,13 @@ def fit_temporal_head(model: FeatureTemporal, cfg: TrainConfig, data: FitData, p
     return FitResult(model.eval(), history, kept)
 
 
-def fit_motion_head(model: MotionLinear, model_cfg: ModelConfig, cfg: TrainConfig,
-                    data: FitData, device: torch.device, tracker: Tracker | None) -> FitResult:
+def fit_motion_head(model: MotionLinear, job: HeadJob) -> FitResult:
     """Fit ``motion_linear``'s head (fixed ``model.motion_c``) on its per-clip features,
     read from the feature cache like the other feature heads (every fold of ``auto`` and
     of the recipe cross-validation would otherwise compute them again: 56 of 70 s of a
     recipe CV on 60 real clips)."""
     start = time.perf_counter()
+    model_cfg, cfg, device, tracker, data = job.model_cfg, job.cfg, job.device, job.tracker, job.data
     train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
     index = {name: i for i, name in enumerate(classes)}
     x_train = motion_features(model, train, device, cache_root)

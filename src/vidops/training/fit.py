@@ -1,30 +1,38 @@
 """Fit one architecture on one train/val pair of clip lists: used by train and by model selection.
 
-The dispatch only: neural models go through the one epoch loop (epoch_loop.py); the
-motion model and the feature families fit a head on per-clip features
-(feature_heads.py). All return ``FitResult`` with the same history rows and the kept
+The dispatch only, by the architecture's family: the families in ``HEAD_FITS`` fit a head
+on per-clip features (feature_heads.py); every other goes through the one epoch loop
+(epoch_loop.py). All return ``FitResult`` with the same history rows and the kept
 epoch chosen by the one rule in results.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 
-from vidops.architectures import NEURAL_3D
+from vidops.architectures import ARCHITECTURES, NEURAL_3D
 from vidops.config import ModelConfig, TrainConfig
 from vidops.models.factory import build_model
-from vidops.models.feature_linear import FeatureLinear
-from vidops.models.feature_temporal import FeatureTemporal
-from vidops.models.motion import MotionLinear
 from vidops.training.checkpoint import Checkpoints
 from vidops.training.devices import TrainingDevice
 from vidops.training.distributed import DistEnv
 from vidops.training.epoch_loop import NeuralLoop
 from vidops.training.feature_heads import fit_feature_head, fit_motion_head, fit_temporal_head
-from vidops.training.fit_data import FitData
+from vidops.training.fit_data import FitData, HeadJob
 from vidops.training.results import FitResult
 from vidops.training.tracker import Tracker
+
+# The families that fit a head on per-clip features, each with its fit; every other family
+# trains for epochs in the one neural loop.
+HEAD_FITS: dict[str, Callable[[Any, HeadJob], FitResult]] = {
+    "motion": fit_motion_head,
+    "feature_temporal": fit_temporal_head,
+    "features": fit_feature_head,
+}
 
 
 def fit(model_cfg: ModelConfig, cfg: TrainConfig, data: FitData, hw: TrainingDevice,
@@ -41,14 +49,10 @@ def fit(model_cfg: ModelConfig, cfg: TrainConfig, data: FitData, hw: TrainingDev
     model = build_model(model_cfg, len(data.classes)).to(hw.device)
     tracker = tracker if env.is_main else None
     progress = progress and env.is_main
-    if isinstance(model, MotionLinear):
-        # One scikit-learn fit, no collectives: every rank does it, only rank 0 logs.
-        return fit_motion_head(model, model_cfg, cfg, data, hw.device, tracker)
-    if isinstance(model, FeatureTemporal):
-        return fit_temporal_head(model, cfg, data, progress, tracker)
-    if isinstance(model, FeatureLinear):
-        return fit_feature_head(model, model_cfg, cfg, data, progress, tracker,
-                                refit=not data.val_held_out and cfg.refit_on_val)
+    fit_head = HEAD_FITS.get(ARCHITECTURES[model_cfg.arch].family)
+    if fit_head is not None:
+        # No collectives in a head's fit: every rank does it, only rank 0 logs.
+        return fit_head(model, HeadJob(model_cfg, cfg, data, hw.device, progress, tracker))
     if cfg.channels_last and model_cfg.arch in NEURAL_3D:
         model = model.to(memory_format=torch.channels_last_3d)
     loop = NeuralLoop(model, cfg, data.train, data.val, data.classes, hw, env)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
+from vidops.training.tracker import Tracker
 
 
 @dataclass(frozen=True)
@@ -21,3 +25,17 @@ class FitData:
     classes: list[str]
     feature_cache: Path | None = None
     val_held_out: bool = False
+
+
+@dataclass(frozen=True)
+class HeadJob:
+    """One fit of a head on per-clip features (training/feature_heads.py): the params, the
+    clips, where the model runs, and what it reports to (None: nothing, e.g. a DDP rank
+    other than 0)."""
+
+    model_cfg: ModelConfig
+    cfg: TrainConfig
+    data: FitData
+    device: torch.device
+    progress: bool = False
+    tracker: Tracker | None = None

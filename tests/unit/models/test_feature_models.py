@@ -1,5 +1,7 @@
 """Feature families: what training fits on (cached rows) is what the model computes when served."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -23,7 +25,7 @@ from vidops.models.linear_head import (
 )
 from vidops.training.clip_features import clip_features
 from vidops.training.feature_heads import fit_feature_head, fit_temporal_head
-from vidops.training.fit_data import FitData
+from vidops.training.fit_data import FitData, HeadJob
 
 
 def _clip(step: int, seed: int, frames: int = 6, size: int = 48) -> np.ndarray:
@@ -81,9 +83,8 @@ def test_fitted_head_serves_what_it_was_fitted_on(tmp_path, clips, arch):
     cfg = ModelConfig(arch=arch, head_c=(0.1, 1.0))
     model = build_model(cfg, 2)
     train, val = clips[:9], clips[9:]
-    result = fit_feature_head(model, cfg, TrainConfig(),
-                              FitData(train, val, ["moving", "still"], tmp_path / "cache"),
-                              progress=False, tracker=None)
+    result = fit_feature_head(model, HeadJob(cfg, TrainConfig(refit_on_val=False), FitData(
+        train, val, ["moving", "still"], tmp_path / "cache"), torch.device("cpu")))
     assert result.kept.train_acc == 1.0
     frames = torch.from_numpy(np.stack([np.load(c.frames_file) for c in clips]))
     with torch.inference_mode():
@@ -102,10 +103,17 @@ def test_fitted_head_serves_what_it_was_fitted_on(tmp_path, clips, arch):
 def test_refit_uses_val_too_and_cv_folds_never_do(tmp_path, clips):
     cfg = ModelConfig(arch="flow_linear", head_c=(1.0,))
     train, val = clips[:6], clips[6:]
-    args = (cfg, TrainConfig(), FitData(train, val, ["moving", "still"], tmp_path / "c"))
+    data = FitData(train, val, ["moving", "still"], tmp_path / "c")
     refit_model, plain_model = build_model(cfg, 2), build_model(cfg, 2)
-    refit = fit_feature_head(refit_model, *args, progress=False, tracker=None, refit=True)
-    plain = fit_feature_head(plain_model, *args, progress=False, tracker=None, refit=False)
+    refit = fit_feature_head(refit_model, HeadJob(cfg, TrainConfig(refit_on_val=True), data,
+                                                  torch.device("cpu")))
+    plain = fit_feature_head(plain_model, HeadJob(cfg, TrainConfig(refit_on_val=False), data,
+                                                  torch.device("cpu")))
+    held_model = build_model(cfg, 2)  # val as a fold's held-out part: never fitted on
+    fit_feature_head(held_model, HeadJob(cfg, TrainConfig(refit_on_val=True),
+                                         dataclasses.replace(data, val_held_out=True),
+                                         torch.device("cpu")))
+    assert torch.equal(held_model.head.weight, plain_model.head.weight)
     assert refit.kept.val_f1 == plain.kept.val_f1  # val is scored before the refit
     assert not torch.equal(refit_model.head.weight, plain_model.head.weight)
 
@@ -261,9 +269,9 @@ def test_temporal_head_learns_and_serves_what_it_learnt(tmp_path, clips):
     cfg = ModelConfig(arch="fusion_temporal", hidden=16, dropout=0.0)
     model = build_model(cfg, 2)
     train, val = clips[:9], clips[9:]
-    result = fit_temporal_head(model, TrainConfig(epochs=15, lr=0.01, batch_size=4),
-                               FitData(train, val, ["moving", "still"], tmp_path / "cache"),
-                               progress=False, tracker=None)
+    result = fit_temporal_head(model, HeadJob(
+        cfg, TrainConfig(epochs=15, lr=0.01, batch_size=4),
+        FitData(train, val, ["moving", "still"], tmp_path / "cache"), torch.device("cpu")))
     assert len(result.history) <= 15 and result.kept.val_f1 == max(s.val_f1 for s in result.history)
     assert result.history[-1].train_acc == 1.0
     frames = torch.from_numpy(np.stack([np.load(c.frames_file) for c in clips]))
