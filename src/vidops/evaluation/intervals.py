@@ -60,19 +60,36 @@ def _weights(units: Units, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _scores(truth: np.ndarray, pred: np.ndarray, k: int, weights: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy and macro F1 of every resample (classes absent from one are left out)."""
+    """Accuracy and macro F1 of every resample, over all ``k`` classes as the point estimate
+    (scikit-learn's, a class never seen nor predicted at 0). A class a resample happens to
+    miss (its only group not drawn) keeps its F1 on the whole test split: leaving it out
+    would average over the other classes only, and when it is the class the model gets
+    wrong, every such resample reads higher than the estimate and the interval sits above it."""
     cells = np.zeros((len(weights), k * k))
     np.add.at(cells.T, truth * k + pred, weights.T)
-    return _from_confusion(cells.reshape(-1, k, k))
+    observed = np.zeros((1, k * k))
+    np.add.at(observed.T, truth * k + pred, 1.0)
+    _, _, per_class = _per_class_f1(observed.reshape(1, k, k))
+    return _from_confusion(cells.reshape(-1, k, k), absent=per_class[0])
 
 
-def _from_confusion(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(R, K, K)`` confusion matrices (rows: truth) -> accuracy and macro F1 of each."""
+def _per_class_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tp = np.diagonal(confusion, axis1=1, axis2=2)
-    support, predicted = confusion.sum(2), confusion.sum(1)
-    f1 = np.divide(2 * tp, support + predicted, out=np.zeros_like(tp), where=support + predicted > 0)
-    present = (support + predicted) > 0
-    macro = (f1 * present).sum(1) / np.maximum(present.sum(1), 1)
+    seen = confusion.sum(2) + confusion.sum(1)
+    return tp, seen > 0, np.divide(2 * tp, seen, out=np.zeros_like(tp), where=seen > 0)
+
+
+def _from_confusion(confusion: np.ndarray, absent: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``(R, K, K)`` confusion matrices (rows: truth) -> accuracy and macro F1 of each.
+
+    ``absent``: per class, the F1 a matrix without that class counts for it (every class
+    in the average); None: such classes are left out of that matrix's average."""
+    tp, present, f1 = _per_class_f1(confusion)
+    if absent is None:
+        macro = (f1 * present).sum(1) / np.maximum(present.sum(1), 1)
+    else:
+        macro = np.where(present, f1, absent[None, :]).mean(1)
     accuracy = tp.sum(1) / np.maximum(confusion.sum((1, 2)), 1e-12)
     return accuracy, macro
 

@@ -77,3 +77,25 @@ def test_all_right_answers_still_get_an_interval_of_nonzero_width():
     wrong = intervals(truth, truth[1:] + truth[:1], ["a", "b", "c"], [str(i) for i in range(9)])
     assert wrong["macro_f1_ci"][0] == 0.0 and 0.1 < wrong["macro_f1_ci"][1] < 0.5
     assert wilson(0, 9)[0] == 0.0 and wilson(9, 9) == out["accuracy_ci"]
+
+
+def test_a_class_whose_clips_one_resample_misses_keeps_its_score_in_that_resample():
+    """#31's 10-class project read 0.860 [0.86, 1.00]: the one class it always missed had
+    all its clips in one group, and every resample that left that group out averaged over
+    the other classes only, so read higher: the interval sat above its own estimate."""
+    classes = ["a", "b", "c", "d", "e"]
+    truth, pred, groups = [], [], []
+    for g in range(8):
+        for c in classes[:4]:  # a..d right, in every group
+            truth.append(c)
+            pred.append(c)
+            groups.append(f"g{g}")
+    truth += ["e", "e"]  # class e: two clips, one group, both taken for a
+    pred += ["a", "a"]
+    groups += ["g8", "g8"]
+    point = f1_score(truth, pred, labels=classes, average="macro", zero_division=0)
+    out = intervals(truth, pred, classes, groups)
+    low, high = out["macro_f1_ci"]
+    assert out["bootstrap"]["unit"] == "group"
+    assert low < point <= high, (low, point, high)
+    assert high < 1.0  # e's F1 of 0 is in every resample: no resample reads perfect
