@@ -36,7 +36,7 @@ STAGES = "Stages: dvc.yaml runs these (dvc repro, vidops run)"
 def _path(key: str, help: str):
     """A stage's path option: dvc.yaml passes each from ``params.yaml``'s ``paths`` (through
     ``${paths.*}``); left out, the stage reads it there itself."""
-    return typer.Option(None, help=f"{help} [default: paths.{key} of params.yaml]",
+    return typer.Option(None, help=f"{help} (default: paths.{key} in params.yaml)",
                         show_default=False)
 
 

@@ -212,3 +212,25 @@ def test_predict_keeps_decoder_noise_back_unless_something_crashes(runner, tmp_p
     assert isinstance(result.exception, RuntimeError)
     said = (result.stderr if result.stderr_bytes is not None else "") + result.output
     assert "decoder said why" in said + capfd.readouterr().err  # a crash keeps what was said
+
+
+def test_a_stage_without_path_options_reads_its_paths_from_params(runner, tmp_path, monkeypatch):
+    """Each path is named once, in params.yaml: dvc.yaml passes it, and a stage command run
+    by hand without the option reads it there (no second default in the code); an option
+    given on the command line wins."""
+    from pathlib import Path
+
+    seen: list = []
+
+    def recorded(cfg, raw, manifest, splits):
+        seen.append((raw, manifest, splits))
+        raise ingest.IngestError("recorded")  # one line, exit 1: nothing else to run
+
+    monkeypatch.setattr(ingest, "run_ingest", recorded)
+    params = tmp_path / "params.yaml"
+    params.write_text("paths:\n  raw: clips/here\n  manifest: out/m.csv\n")
+    for extra in ([], ["--manifest", "other.csv"]):
+        result = runner.invoke(cli.app, ["ingest", "--params", str(params), *extra])
+        assert result.exit_code == 1 and "recorded" in result.output
+    assert seen == [(Path("clips/here"), Path("out/m.csv"), Path("data/splits.csv")),
+                    (Path("clips/here"), Path("other.csv"), Path("data/splits.csv"))]
