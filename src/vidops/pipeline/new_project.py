@@ -4,9 +4,10 @@ The project shares the installed vidops: its stages run the `vidops` and `dvc` c
 the environment that made it. What the project gets is what a user edits or versions:
 ``params.yaml`` written from the code's defaults (params_file.py), and from vidops's own
 checkout ``dvc.yaml``, ``prefect.yaml`` and the flow entrypoint. Its ``dvc.yaml`` names
-the code each stage runs by absolute path, file by file, so that an upgrade of vidops re-runs exactly the stages whose code changed, as it does in the checkout
-(DVC's ``.dvcignore`` does not reach outside the project, so a folder dep would also hash
-the ``__pycache__`` Python writes beside the sources).
+the code each stage runs by absolute path, file by file, so that an upgrade of vidops
+re-runs exactly the stages whose code changed, as it does in the checkout (DVC's
+``.dvcignore`` does not reach outside the project, so a folder dep would also hash the
+``__pycache__`` Python writes beside the sources).
 """
 
 from __future__ import annotations
