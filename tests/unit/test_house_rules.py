@@ -133,3 +133,40 @@ def test_metrics_and_promotion_json_are_read_only_through_their_dataclasses():
                 offenders.append(f"{name}:{number}: {line.strip()}")
     # the writer composes the dict it hands to TestFigures.of: stages/evaluate.py only
     assert [o for o in offenders if not o.startswith("stages/evaluate.py")] == []
+
+
+MAX_PARAMETERS = 8
+
+
+def _wide_functions(source: str, where: str) -> list[str]:
+    """Functions taking more than MAX_PARAMETERS parameters (self and cls not counted),
+    except Typer commands (``@app.command``), whose signature is the command line."""
+    import ast
+
+    wide = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if any("command" in ast.unparse(d) for d in node.decorator_list):
+            continue
+        a = node.args
+        names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
+        count = len(names) + bool(a.vararg) + bool(a.kwarg) - (names[:1] in (["self"], ["cls"]))
+        if count > MAX_PARAMETERS:
+            wide.append(f"{where}:{node.lineno} {node.name} ({count})")
+    return wide
+
+
+def test_no_function_takes_more_than_eight_parameters():
+    """#32: `_train_main` took 17, `run_train` 13, `fit` 12: the stages take a StageContext,
+    the fits a FitData / HeadJob."""
+    wide = [w for path in sorted((SRC / "vidops").rglob("*.py"))
+            for w in _wide_functions(path.read_text(), str(path.relative_to(ROOT)))]
+    assert wide == []
+
+
+def test_the_width_check_sees_a_wide_function_and_excuses_a_command():
+    source = ("def f(a, b, c, d, e, f, g, h, i): pass\n"
+              "class C:\n    def m(self, a, b, c, d, e, f, g, h): pass\n"
+              "@app.command()\ndef cmd(a, b, c, d, e, f, g, h, i): pass\n")
+    assert _wide_functions(source, "x.py") == ["x.py:1 f (9)"]
