@@ -55,7 +55,7 @@ def _commented(text: str, doc: str) -> list[str]:
     if not doc:
         return [text]
     wrapped = textwrap.wrap(doc, WIDTH - COMMENT_COLUMN - 2, break_on_hyphens=False)
-    pad = " " * max(1, COMMENT_COLUMN - 1 - len(text)) if len(text) < COMMENT_COLUMN - 1 else "  "
+    pad = " " * (COMMENT_COLUMN - 1 - len(text)) if len(text) < COMMENT_COLUMN - 1 else "  "
     first = f"{text}{pad}# {wrapped[0]}"
     return [first] + [" " * (COMMENT_COLUMN - 1) + f"# {more}" for more in wrapped[1:]]
 

@@ -43,6 +43,11 @@ class FramePreset:
     def of(cls, cfg: ExtractConfig) -> FramePreset:
         return cls(cfg.num_frames, cfg.sampling, cfg.stride, cfg.short_clip, cfg.size, cfg.resize)
 
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> FramePreset:
+        """From model.json's ``frames``: exactly these fields, whatever else it holds."""
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
     def extract_config(self) -> ExtractConfig:
         """The decoder's settings for these frames (the one place a preset meets params)."""
         return ExtractConfig(num_frames=self.num_frames, sampling=self.sampling,  # type: ignore[arg-type]
@@ -95,9 +100,8 @@ def read_preset(path: Path) -> InferencePreset:
 
 
 def _format1(data: dict[str, Any]) -> InferencePreset:
-    frames = FramePreset(**{f.name: data["frames"][f.name]
-                            for f in dataclasses.fields(FramePreset)})
-    return InferencePreset(str(data["arch"]), list(data["classes"]), frames, dict(data["net"]),
+    return InferencePreset(str(data["arch"]), list(data["classes"]),
+                           FramePreset.read(data["frames"]), dict(data["net"]),
                            dict(data.get("normalisation", {})), FORMAT)
 
 
@@ -122,8 +126,6 @@ def _format0(data: dict[str, Any]) -> InferencePreset:
     if arch not in ARCHITECTURES:
         raise ValueError(f"model family {arch!r} is not one this vidops knows")
     net = {key: every[key] for key in NET_ARGS[net_kind(arch)]}
-    frames = {**_FORMAT0_FRAMES, **data["frames"]}
     return InferencePreset(arch, list(data["classes"]),
-                           FramePreset(**{f.name: frames[f.name]
-                                          for f in dataclasses.fields(FramePreset)}),
+                           FramePreset.read({**_FORMAT0_FRAMES, **data["frames"]}),
                            net, dict(data.get("normalisation", {})), 0)

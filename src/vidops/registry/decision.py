@@ -43,7 +43,7 @@ class Decision:
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, dataclasses.asdict(self))
+        atomic_write_json(path, self.as_dict())
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
