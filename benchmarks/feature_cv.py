@@ -61,11 +61,11 @@ def main() -> None:
     classes = sorted({c.label for c in clips})
     y = np.array([classes.index(c.label) for c in clips])
     groups = [c.group for c in clips]
-    model = FeatureLinear(len(classes), tuple(args.streams), params.model.backbone,
-                          params.model.backbone_frames)
+    model = FeatureLinear(len(classes), tuple(args.streams), params.model.backbone.name,
+                          params.model.backbone.frames)
     rows = clip_rows(model, clips, p / params.train.feature_cache)
     x = np.stack([model.pooled(r) for r in rows])
-    scores = [cv_macro_f1(model, x, y, groups, list(params.model.head_c), seed)
+    scores = [cv_macro_f1(model, x, y, groups, list(params.model.heads.c), seed)
               for seed in range(args.seeds)]
     print(f"{p.name}: {len(clips)} clips, {len(set(groups))} groups, "
           f"extract.num_frames {params.extract.num_frames}, streams {'+'.join(args.streams)}: "

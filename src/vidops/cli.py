@@ -106,15 +106,15 @@ def init(folder: Annotated[Path, typer.Argument(help="new project folder (made; 
 
 @app.command()
 def upgrade() -> None:
-    """Rewrite this project's dvc.yaml from the installed vidops (its stage commands and
-    code deps); params.yaml and the data are kept. `git diff dvc.yaml` shows what changed."""
+    """Bring this project to the installed vidops: dvc.yaml's stage commands and code deps,
+    and params.yaml's keys that moved (values kept); `git diff` shows what changed."""
     from vidops.pipeline.new_project import upgrade_project
 
     with _known_errors():
         changed = upgrade_project(Path("."))
-    typer.echo("dvc.yaml rewritten from this installation; the stages whose commands or code "
-               "changed run again on the next `vidops run`" if changed
-               else "dvc.yaml is already this installation's")
+    typer.echo("rewritten from this installation: " + "; ".join(changed) + "\nthe stages whose "
+               "params, commands or code changed run again on the next `vidops run`" if changed
+               else "dvc.yaml and params.yaml are already this installation's")
 
 
 @app.command()

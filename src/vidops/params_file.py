@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from vidops.config import Params, doc_of
+from vidops.config import ConfigError, Params, build, doc_of, move_old_keys
+from vidops.fileio import atomic_write_text
 
 HEADER = """\
 # One section per DVC stage (same names as dvc.yaml and src/vidops/stages/),
@@ -74,6 +75,20 @@ def _yaml(value: Any) -> str:
         plain = value and yaml.safe_load(value) == value and value.strip() == value
         return value if plain and ":" not in value and "#" not in value else json.dumps(value)
     return repr(value)
+
+
+def upgrade(path: Path) -> list[str]:
+    """Move the keys of an older params.yaml to where this release reads them
+    (``config.MOVED``), values kept, and write the file again from the code; the old names
+    moved (none: the file is left as it is). The values are checked before anything is
+    written."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    moved, found = move_old_keys(raw)
+    if found:
+        atomic_write_text(path, render(build(Params, moved, str(path))))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

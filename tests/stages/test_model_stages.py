@@ -9,6 +9,7 @@ import pytest
 
 from support import prepared_project, stage_context
 from vidops.config import (
+    CnnConfig,
     ExtractConfig,
     ModelConfig,
     RegisterConfig,
@@ -20,7 +21,7 @@ from vidops.stages.register import RegisterError, run_register
 from vidops.stages.train import TrainError, run_train
 
 FRAMES = ExtractConfig(num_frames=6, size=32)
-MODEL = ModelConfig(arch="cnn_lstm", width=4, hidden=8)
+MODEL = ModelConfig(arch="cnn_lstm", cnn=CnnConfig(width=4, hidden=8))
 TRAIN = TrainConfig(epochs=2, batch_size=4)
 
 
@@ -237,7 +238,8 @@ def test_feature_family_through_the_stages_and_the_served_pyfunc(prepared, tmp_p
 def test_auto_trains_the_winner_and_reports_every_candidate(prepared, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     out = tmp_path / "auto"
-    auto = ModelConfig(arch="auto", candidates=("motion_linear", "cnn_lstm"), width=4, hidden=8)
+    auto = ModelConfig(arch="auto", candidates=("motion_linear", "cnn_lstm"),
+                       cnn=CnnConfig(width=4, hidden=8))
     trained = _train(prepared, out, model=auto)
     report = json.loads((out / "selection.json").read_text())
     assert report["mode"] == "auto" and report["winner"] == trained.arch

@@ -18,6 +18,7 @@ import yaml
 from support import stage_context, write_tiny_dataset
 from vidops.config import (
     AugmentConfig,
+    CnnConfig,
     ExtractConfig,
     IngestConfig,
     ModelConfig,
@@ -87,7 +88,7 @@ def test_big_nets_train_an_epoch_with_training_views(project, tmp_path, monkeypa
 def test_bf16_autocast_trains_on_the_cpu(project, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     train = TrainConfig(epochs=1, batch_size=4, amp="bf16", checkpoint_dir=str(tmp_path / "ckpt"))
-    (stats,) = _stage(project, tmp_path, ModelConfig(arch="cnn_pool", width=4), train).history
+    (stats,) = _stage(project, tmp_path, ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=4)), train).history
     assert np.isfinite(stats.train_loss) and np.isfinite(stats.val_loss)
 
 
@@ -115,7 +116,7 @@ def test_a_killed_training_resumes_to_the_same_result(project, tmp_path, monkeyp
     db = tmp_path / "mlflow.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
-    model = ModelConfig(arch="cnn_pool", width=8)
+    model = ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=8))
     epochs = 12
 
     def train(name: str) -> TrainConfig:
@@ -187,7 +188,7 @@ def test_two_process_ddp_with_gloo(project, tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
     train = TrainConfig(epochs=2, batch_size=2, processes=2, checkpoint_dir=str(tmp_path / "ckpt"),
                         experiment="ddp")
-    params = _params(tmp_path / "params.yaml", ModelConfig(arch="cnn_pool", width=4), train)
+    params = _params(tmp_path / "params.yaml", ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=4)), train)
     done = subprocess.run(_cli(project, tmp_path, params, env), cwd=project, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

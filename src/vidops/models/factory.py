@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from vidops.architectures import ARCHITECTURES, Architecture
-from vidops.config import ModelConfig
+from vidops.config import FramesNetConfig, ModelConfig
 from vidops.errors import DataError
 from vidops.features.appearance import load_backbone, weights_file
 from vidops.models.appearance_tsn import AppearanceTSN
@@ -26,36 +26,53 @@ def _diff(args: dict[str, Any]) -> tuple[int, float] | None:
     return tuple(args["diff"]) if args.get("diff") else None  # type: ignore[return-value]
 
 
+def _diff_of(section: FramesNetConfig) -> list[int | float] | None:
+    return [section.diff, section.diff_scale] if section.diff else None
+
+
+def _backbone(m: ModelConfig) -> dict[str, Any]:
+    return {"backbone": m.backbone.name, "backbone_frames": m.backbone.frames}
+
+
 @dataclass(frozen=True)
 class NetFamily:
-    """One kind of net: the constructor arguments model.json records (models/preset.py, so a
-    trained model is rebuilt without reading params) and how they make the net. Adding a
-    family is a row here and its row in architectures.py."""
+    """One kind of net: its constructor arguments, read from its own params section (they
+    are what model.json records, models/preset.py, so a trained model is rebuilt without
+    reading params), and how they make the net. Adding a family is a row here, its row in
+    architectures.py and its section in config.ModelConfig."""
 
-    args: tuple[str, ...]
+    args: Callable[[ModelConfig], dict[str, Any]]
     make: Callable[[Architecture, int, dict[str, Any]], nn.Module]
 
 
 FAMILIES: dict[str, NetFamily] = {
-    "cnn_lstm": NetFamily(("width", "hidden", "dropout", "diff"), lambda spec, n, a: CnnLstm(
-        n, a["width"], a["hidden"], a["dropout"], _diff(a))),
-    "frames2d": NetFamily(("width", "dropout", "diff"), lambda spec, n, a: CnnPool(
-        n, a["width"], a["dropout"], _diff(a))),
-    "video3d": NetFamily(("dropout", "diff"), lambda spec, n, a: Video3D(
-        spec.name, n, a["dropout"], _diff(a))),
-    "motion": NetFamily(("threshold", "segments"), lambda spec, n, a: MotionLinear(
-        n, a["threshold"], a["segments"])),
-    "features": NetFamily(("backbone", "backbone_frames"), lambda spec, n, a: FeatureLinear(
+    "cnn_lstm": NetFamily(
+        lambda m: {"width": m.cnn.width, "hidden": m.cnn.hidden, "dropout": m.cnn.dropout,
+                   "diff": _diff_of(m.cnn)},
+        lambda spec, n, a: CnnLstm(n, a["width"], a["hidden"], a["dropout"], _diff(a))),
+    "frames2d": NetFamily(
+        lambda m: {"width": m.cnn.width, "dropout": m.cnn.dropout, "diff": _diff_of(m.cnn)},
+        lambda spec, n, a: CnnPool(n, a["width"], a["dropout"], _diff(a))),
+    "video3d": NetFamily(
+        lambda m: {"dropout": m.video3d.dropout, "diff": _diff_of(m.video3d)},
+        lambda spec, n, a: Video3D(spec.name, n, a["dropout"], _diff(a))),
+    "motion": NetFamily(
+        lambda m: {"threshold": m.motion.threshold, "segments": m.motion.segments},
+        lambda spec, n, a: MotionLinear(n, a["threshold"], a["segments"])),
+    "features": NetFamily(_backbone, lambda spec, n, a: FeatureLinear(
         n, spec.streams, a["backbone"], a["backbone_frames"])),
     "feature_temporal": NetFamily(
-        ("backbone", "backbone_frames", "hidden", "dropout"), lambda spec, n, a: FeatureTemporal(
-            n, spec.streams, a["backbone"], a["backbone_frames"], a["hidden"], a["dropout"])),
+        lambda m: {**_backbone(m), "hidden": m.temporal.hidden, "dropout": m.temporal.dropout},
+        lambda spec, n, a: FeatureTemporal(n, spec.streams, a["backbone"], a["backbone_frames"],
+                                           a["hidden"], a["dropout"])),
     "tsn": NetFamily(
-        ("backbone", "backbone_frames", "dropout", "backbone_lr_scale"),
+        lambda m: {**_backbone(m), "dropout": m.tsn.dropout, "backbone_lr_scale": m.tsn.lr_scale},
         lambda spec, n, a: AppearanceTSN(n, a["backbone"], a["backbone_frames"], a["dropout"],
                                          a["backbone_lr_scale"])),
 }
-NET_ARGS: dict[str, tuple[str, ...]] = {kind: family.args for kind, family in FAMILIES.items()}
+# The argument names of each family (model.json's format-0 reader picks these out).
+NET_ARGS: dict[str, tuple[str, ...]] = {kind: tuple(family.args(ModelConfig()))
+                                        for kind, family in FAMILIES.items()}
 
 
 def net_kind(arch: str) -> str:
@@ -63,13 +80,8 @@ def net_kind(arch: str) -> str:
 
 
 def net_args(cfg: ModelConfig) -> dict[str, Any]:
-    """What ``cfg.arch``'s constructor takes, from the params of today's ``model`` section."""
-    every = {"width": cfg.width, "hidden": cfg.hidden, "dropout": cfg.dropout,
-             "diff": [cfg.diff_gap, cfg.diff_scale] if cfg.frame_diff else None,
-             "threshold": cfg.motion_threshold, "segments": cfg.motion_segments,
-             "backbone": cfg.backbone, "backbone_frames": cfg.backbone_frames,
-             "backbone_lr_scale": cfg.backbone_lr_scale}
-    return {key: every[key] for key in NET_ARGS[net_kind(cfg.arch)]}
+    """What ``cfg.arch``'s constructor takes, from its family's params section."""
+    return FAMILIES[net_kind(cfg.arch)].args(cfg)
 
 
 def build_net(arch: str, num_classes: int, args: dict[str, Any]) -> nn.Module:
@@ -93,7 +105,7 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
         return model
     embedder = getattr(model, "embedder", None)
     if embedder is not None:
-        load_backbone(embedder.net, weights_file(cfg.backbone, cfg.pretrained_weights),
+        load_backbone(embedder.net, weights_file(cfg.backbone.name, cfg.pretrained_weights),
                       embedder.variant)
     elif cfg.pretrained_weights and ARCHITECTURES[cfg.arch].family in ("frames2d", "video3d"):
         load_pretrained(model, Path(cfg.pretrained_weights))

@@ -3,7 +3,7 @@
 For hundreds of clips, where a linear head on time-pooled features leaves order and
 interactions unused: each stream's rows are resampled to ``STEPS`` time steps and
 concatenated per step, standardised (each stream weighted alike, as in the linear head),
-projected to ``model.hidden`` units, passed through a residual temporal convolution, and
+projected to ``model.temporal.hidden`` units, passed through a residual temporal convolution, and
 pooled by mean and max over time into a linear classifier. It trains in seconds on the
 cached rows (the backbone stays frozen), with the train section's epochs, learning rate,
 weight decay, batch size and early stopping on val macro F1.

@@ -195,7 +195,7 @@ def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[st
 
     grid = [float(c) for c in grid]
     if len(grid) == 1:
-        return StrengthPath(grid, [[]], grid[0], "one value in model.head_c")
+        return StrengthPath(grid, [[]], grid[0], "one value in model.heads.c")
     k = min(3, len(set(groups)), int(np.bincount(targets).max()))
     fallback = float(sorted(grid)[len(grid) // 2])
     if k < 2:
@@ -228,7 +228,7 @@ def strength_path(features: np.ndarray, targets: np.ndarray, groups: Sequence[st
     if edge and np.isfinite(losses).all() and sorted(grid) == grid:
         # Still falling at the end of the grid: a value beyond it may be better.
         beyond = "smaller" if grid[best] == min(grid) else "larger"
-        log.info("linear head: C = %g is at the %s end of model.head_c; a %s value may fit "
+        log.info("linear head: C = %g is at the %s end of model.heads.c; a %s value may fit "
                  "better (add one to the list to find out)", grid[best],
                  "low" if beyond == "smaller" else "high", beyond)
     return StrengthPath(grid, fold_losses, grid[best], held_out=held_outs[best])

@@ -124,19 +124,24 @@ def is_behind(project: Path) -> bool:
         return False
 
 
-def upgrade_project(project: Path) -> bool:
-    """Rewrite ``project``'s dvc.yaml from this installation; False when it already is."""
+def upgrade_project(project: Path) -> list[str]:
+    """Bring ``project`` to this installation: dvc.yaml rewritten from it, and the keys of
+    params.yaml that moved since moved (values kept). What changed, by file."""
     project = project.resolve()
     if project == checkout_root():
         raise VidopsError(f"{project}: the vidops checkout's own dvc.yaml is the template; "
                           "run `vidops upgrade` in a project made by `vidops init`")
     if not (project / "dvc.yaml").is_file() or not (project / "params.yaml").is_file():
         raise VidopsError(f"{project}: no dvc.yaml and params.yaml here; not a vidops project")
+    changed = []
+    moved = params_file.upgrade(project / "params.yaml")
+    if moved:
+        changed.append(f"params.yaml ({', '.join(moved)} moved)")
     expected = expected_dvc_yaml()
-    if (project / "dvc.yaml").read_text() == expected:
-        return False
-    atomic_write_text(project / "dvc.yaml", expected)
-    return True
+    if (project / "dvc.yaml").read_text() != expected:
+        atomic_write_text(project / "dvc.yaml", expected)
+        changed.append("dvc.yaml (stage commands and code deps)")
+    return changed
 
 
 def _run(command: list[str], cwd: Path) -> None:

@@ -107,13 +107,14 @@ def fit_feature_head(model: FeatureLinear, job: HeadJob) -> FitResult:
 def _fit_heads(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
                clips: list[UsableClip], rows: list[dict[str, np.ndarray]], x: np.ndarray,
                y: np.ndarray, classes: list[str]) -> StreamHeads:
-    """The heads on ``clips``, with the streams' mirrored views where ``model.mirror`` says
+    """The heads on ``clips``, with the streams' mirrored views where ``model.heads.mirror`` says
     so (``auto``: per stream, where they lower its held-out log loss; models/linear_head.py)."""
-    views = mirrored_views(model, clips, rows, y) if model_cfg.mirror != "off" else None
+    heads_cfg = model_cfg.heads
+    views = mirrored_views(model, clips, rows, y) if heads_cfg.mirror != "off" else None
     return fit_stream_heads(model, x, y, [c.group for c in clips],
-                            HeadSearch(len(classes), model_cfg.head_c, cfg.seed),
+                            HeadSearch(len(classes), heads_cfg.c, cfg.seed),
                             list(zip(model.streams, model.blocks, strict=True)), views,
-                            decide=model_cfg.mirror == "auto")
+                            decide=heads_cfg.mirror == "auto")
 
 
 def fit_temporal_head(model: FeatureTemporal, job: HeadJob) -> FitResult:
@@ -173,7 +174,7 @@ def fit_temporal_head(model: FeatureTemporal, job: HeadJob) -> FitResult:
 
 
 def fit_motion_head(model: MotionLinear, job: HeadJob) -> FitResult:
-    """Fit ``motion_linear``'s head (fixed ``model.motion_c``) on its per-clip features,
+    """Fit ``motion_linear``'s head (fixed ``model.motion.c``) on its per-clip features,
     read from the feature cache like the other feature heads (every fold of ``auto`` and
     of the recipe cross-validation would otherwise compute them again: 56 of 70 s of a
     recipe CV on 60 real clips)."""
@@ -185,7 +186,7 @@ def fit_motion_head(model: MotionLinear, job: HeadJob) -> FitResult:
     x_val = motion_features(model, val, device, cache_root)
     y_train = np.array([index[c.label] for c in train])
     y_val = torch.tensor([index[c.label] for c in val])
-    fit_linear_head(model, x_train, y_train, len(classes), model_cfg.motion_c, cfg.seed)
+    fit_linear_head(model, x_train, y_train, len(classes), model_cfg.motion.c, cfg.seed)
     model.eval()
     with torch.inference_mode():
         train_logits, val_logits = (model.head((torch.from_numpy(x).float().to(device) - model.mean)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vidops.config import EvaluateConfig, ModelConfig, TrainConfig
+from vidops.config import EvaluateConfig, HeadsConfig, ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.evaluation.recipe_cv import Recipe, run_recipe_cv, why_not
 
@@ -36,7 +36,7 @@ def clips(tmp_path_factory):
 
 
 RECIPE = Recipe(ModelConfig(arch="auto", candidates=("motion_linear", "flow_linear"),
-                            head_c=(0.1, 1.0)), TrainConfig(cv_folds=3))
+                            heads=HeadsConfig(c=(0.1, 1.0))), TrainConfig(cv_folds=3))
 
 
 def test_the_recipe_scores_real_signal_high_and_says_what_each_fold_chose(clips, tmp_path):

@@ -82,10 +82,10 @@ def test_embedder_stays_frozen_while_the_model_around_it_trains():
 
 
 def test_appearance_tsn_starts_from_the_packaged_weights_and_fine_tunes_them():
-    from vidops.config import ModelConfig
+    from vidops.config import BackboneConfig, ModelConfig
     from vidops.models.factory import build_model
 
-    model = build_model(ModelConfig(arch="appearance_tsn", backbone_frames=3), 2)
+    model = build_model(ModelConfig(arch="appearance_tsn", backbone=BackboneConfig(frames=3)), 2)
     reference = EfficientNetLite("lite0", num_classes=0)
     load_backbone(reference, packaged_weights("efficientnet_lite0"), "lite0")
     start = {k: v.clone() for k, v in model.embedder.net.state_dict().items()}

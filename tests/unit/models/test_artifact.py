@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vidops.architectures import ARCHITECTURES, EFFICIENTNET_LITE, IMAGENET, KINETICS
-from vidops.config import ExtractConfig, ModelConfig
+from vidops.config import CnnConfig, ExtractConfig, ModelConfig
 from vidops.errors import DataError
 from vidops.models.artifact import load_model_dir, model_identity, save_model_dir
 from vidops.models.factory import build_model
@@ -38,7 +38,7 @@ def test_feature_families_record_each_stream():
 
 def _save(folder, classes, run_id, seed):
     torch.manual_seed(seed)
-    config = ModelConfig(arch="cnn_pool", width=4)
+    config = ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=4))
     save_model_dir(folder, build_model(config, len(classes), load_weights=False), config,
                    ExtractConfig(), classes, run_id)
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vidops.config import ModelConfig
+from vidops.config import CnnConfig, ModelConfig, Video3dConfig
 from vidops.models.factory import build_model
 from vidops.models.video_nets import frame_differences
 
@@ -15,7 +15,10 @@ def _first_conv(model):
 @pytest.mark.parametrize("arch", NEURAL)
 @pytest.mark.parametrize("frame_diff", [True, False])
 def test_models_map_uint8_clips_to_logits(arch, frame_diff):
-    model = build_model(ModelConfig(arch=arch, width=4, hidden=8, frame_diff=frame_diff), 3)
+    """Each family reads its own section: `diff` of model.cnn or of model.video3d."""
+    diff = int(frame_diff)
+    model = build_model(ModelConfig(arch=arch, cnn=CnnConfig(width=4, hidden=8, diff=diff),
+                                    video3d=Video3dConfig(diff=diff)), 3)
     clips = torch.randint(0, 256, (2, 5, 32, 32, 3), dtype=torch.uint8)
     out = model(clips)
     assert out.shape == (2, 3) and torch.isfinite(out).all()
@@ -41,8 +44,8 @@ def test_lstm_sees_frame_order_but_pooling_does_not():
     torch.manual_seed(0)
     clips = torch.randint(0, 256, (1, 6, 32, 32, 3), dtype=torch.uint8)
     reversed_clips = clips.flip(1)
-    pool = build_model(ModelConfig(arch="cnn_pool", width=4, frame_diff=False), 3).eval()
-    lstm = build_model(ModelConfig(arch="cnn_lstm", width=4, hidden=8, frame_diff=False), 3).eval()
+    pool = build_model(ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=4, diff=0)), 3).eval()
+    lstm = build_model(ModelConfig(arch="cnn_lstm", cnn=CnnConfig(width=4, hidden=8, diff=0)), 3).eval()
     assert torch.allclose(pool(clips), pool(reversed_clips), atol=1e-5)
     assert not torch.allclose(lstm(clips), lstm(reversed_clips), atol=1e-5)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidops.config import ExtractConfig, ModelConfig, TrainConfig
+from vidops.config import ExtractConfig, HeadsConfig, ModelConfig, TemporalConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.models.artifact import load_model_dir, save_model_dir
 from vidops.models.factory import build_model
@@ -64,8 +64,8 @@ def test_pooling_keeps_shape_for_short_clips_and_has_no_nan():
 
 def test_a_feature_model_saved_with_temporal_thirds_still_loads_and_serves(tmp_path, clips):
     """Models saved before 2026-12-06 pooled thirds too (wider weights): the width says so."""
-    cfg = ModelConfig(arch="flow_linear", head_c=(0.1,))
-    old = FeatureLinear(2, ("flow",), cfg.backbone, cfg.backbone_frames, segments=3)
+    cfg = ModelConfig(arch="flow_linear", heads=HeadsConfig(c=(0.1,)))
+    old = FeatureLinear(2, ("flow",), cfg.backbone.name, cfg.backbone.frames, segments=3)
     x = clip_features(old, clips, tmp_path / "cache")
     fit_linear_head(old, x, np.array([c.label == "still" for c in clips], int), 2, 0.1, 0)
     save_model_dir(tmp_path / "model", old, cfg, ExtractConfig(num_frames=6, size=48),
@@ -80,7 +80,7 @@ def test_a_feature_model_saved_with_temporal_thirds_still_loads_and_serves(tmp_p
 
 @pytest.mark.parametrize("arch", ["flow_linear", "fusion_linear"])
 def test_fitted_head_serves_what_it_was_fitted_on(tmp_path, clips, arch):
-    cfg = ModelConfig(arch=arch, head_c=(0.1, 1.0))
+    cfg = ModelConfig(arch=arch, heads=HeadsConfig(c=(0.1, 1.0)))
     model = build_model(cfg, 2)
     train, val = clips[:9], clips[9:]
     result = fit_feature_head(model, HeadJob(cfg, TrainConfig(refit_on_val=False), FitData(
@@ -101,7 +101,7 @@ def test_fitted_head_serves_what_it_was_fitted_on(tmp_path, clips, arch):
 
 
 def test_refit_uses_val_too_and_cv_folds_never_do(tmp_path, clips):
-    cfg = ModelConfig(arch="flow_linear", head_c=(1.0,))
+    cfg = ModelConfig(arch="flow_linear", heads=HeadsConfig(c=(1.0,)))
     train, val = clips[:6], clips[6:]
     data = FitData(train, val, ["moving", "still"], tmp_path / "c")
     refit_model, plain_model = build_model(cfg, 2), build_model(cfg, 2)
@@ -266,7 +266,7 @@ def test_resampling_keeps_ends_and_interpolates_between():
 
 
 def test_temporal_head_learns_and_serves_what_it_learnt(tmp_path, clips):
-    cfg = ModelConfig(arch="fusion_temporal", hidden=16, dropout=0.0)
+    cfg = ModelConfig(arch="fusion_temporal", temporal=TemporalConfig(hidden=16, dropout=0.0))
     model = build_model(cfg, 2)
     train, val = clips[:9], clips[9:]
     result = fit_temporal_head(model, HeadJob(
@@ -285,11 +285,11 @@ def test_temporal_head_learns_and_serves_what_it_learnt(tmp_path, clips):
 
 
 def test_a_strength_at_the_end_of_its_grid_says_a_value_beyond_may_be_better(caplog):
-    """#31: a chosen C at the edge of model.head_c gave no hint that the grid was too short."""
+    """#31: a chosen C at the edge of model.heads.c gave no hint that the grid was too short."""
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 20)
     x = rng.normal(size=(40, 3)) + 4.0 * np.where(y == 0, 1, -1)[:, None]  # easy: weakest wins
     with caplog.at_level("INFO", logger="vidops.models.linear_head"):
         path = strength_path(x, y, [f"g{i % 8}" for i in range(40)], [0.01, 0.1, 1.0], 0)
     assert path.best == 1.0
-    assert "C = 1 is at the high end of model.head_c; a larger value may fit better" in caplog.text
+    assert "C = 1 is at the high end of model.heads.c; a larger value may fit better" in caplog.text

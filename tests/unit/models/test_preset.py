@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vidops.config import ExtractConfig, ModelConfig
+from vidops.config import CnnConfig, ExtractConfig, ModelConfig
 from vidops.errors import DataError
 from vidops.models.artifact import load_model_dir, save_model_dir
 from vidops.models.factory import build_model
@@ -40,11 +40,11 @@ def test_a_folder_of_the_release_before_reads_as_a_preset(tmp_path):
 
 
 def test_the_preset_holds_only_what_the_family_uses(tmp_path):
-    preset = preset_from_params(ModelConfig(arch="cnn_pool", width=8, frame_diff=False),
+    preset = preset_from_params(ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=8, diff=0)),
                                 ExtractConfig(num_frames=6, size=32), CLASSES)
     assert preset.net == {"width": 8, "dropout": 0.2, "diff": None}
-    save_model_dir(tmp_path, build_model(ModelConfig(arch="cnn_pool", width=8, frame_diff=False),
-                                         4), ModelConfig(arch="cnn_pool", width=8, frame_diff=False),
+    save_model_dir(tmp_path, build_model(ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=8, diff=0)),
+                                         4), ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=8, diff=0)),
                    ExtractConfig(num_frames=6, size=32), CLASSES, "run")
     assert read_preset(tmp_path / "model.json") == preset
     assert "candidates" not in (tmp_path / "model.json").read_text()  # no params section
@@ -69,10 +69,10 @@ import vidops
 from vidops.config import ConfigError, load_params
 assert vidops.__file__.startswith(sys.argv[1]), vidops.__file__
 params = Path(sys.argv[2]) / "params.yaml"
-params.write_text("model:\\n  motion_segments: 3\\n")
+params.write_text("model:\\n  motion:\\n    segments: 3\\n")
 try:
     load_params(params)
-    raise SystemExit("the copy still knows model.motion_segments: nothing was renamed")
+    raise SystemExit("the copy still knows model.motion.segments: nothing was renamed")
 except ConfigError:
     pass
 from vidops.data.synthetic import SynthSpec, render_clip, write_clip
@@ -94,20 +94,17 @@ for folder in sys.argv[3:]:
 
 
 def test_models_load_and_serve_after_a_model_param_is_renamed(tmp_path):
-    """A copy of today's code with ``model.motion_segments`` renamed ``model.motion_parts``
+    """A copy of today's code with ``model.motion.segments`` renamed ``model.motion.parts``
     (its field and the one place that reads it; the preset's format-0 names are history and
     stay) loads and serves a folder of the release before the preset and one of today."""
     code = tmp_path / "code"
     shutil.copytree(SRC / "vidops", code / "vidops", ignore=shutil.ignore_patterns("__pycache__"))
-    renamed = 0
-    for module in (code / "vidops").rglob("*.py"):
-        if module.relative_to(code).as_posix() == "vidops/models/preset.py":
-            continue
-        text = module.read_text()
-        if "motion_segments" in text:
-            module.write_text(text.replace("motion_segments", "motion_parts"))
-            renamed += 1
-    assert renamed >= 2  # the field (config.py) and its reader (models/factory.py)
+    renames = {"vidops/config.py": ("    segments: int = num(", "    parts: int = num("),
+               "vidops/models/factory.py": ("m.motion.segments", "m.motion.parts")}
+    for module, (before, after) in renames.items():
+        text = (code / module).read_text()
+        assert text.count(before) == 1, module  # the field, and the one place that reads it
+        (code / module).write_text(text.replace(before, after))
     today = tmp_path / "today"
     cfg = ModelConfig(arch="motion_linear")
     save_model_dir(today, build_model(cfg, 4), cfg, ExtractConfig(num_frames=6, size=32),

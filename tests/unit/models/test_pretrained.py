@@ -6,11 +6,11 @@ import pytest
 import torch
 from torchvision.models import video
 
-from vidops.config import ConfigError, ModelConfig
+from vidops.config import CnnConfig, ConfigError, ModelConfig, Video3dConfig
 from vidops.models.factory import build_model
 from vidops.models.pretrained import PretrainedError
 
-R3D = ModelConfig(arch="r3d_18", frame_diff=False)
+R3D = ModelConfig(arch="r3d_18", video3d=Video3dConfig(diff=0))
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -19,9 +19,10 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def test_vidops_weights_load_and_a_new_class_count_gets_a_random_head(tmp_path):
     torch.manual_seed(0)
-    source = build_model(ModelConfig(arch="cnn_lstm", width=4, hidden=8), 5)
+    source = build_model(ModelConfig(arch="cnn_lstm", cnn=CnnConfig(width=4, hidden=8)), 5)
     torch.save(source.state_dict(), tmp_path / "model.pt")
-    cfg = ModelConfig(arch="cnn_lstm", width=4, hidden=8, pretrained_weights=str(tmp_path / "model.pt"))
+    cfg = ModelConfig(arch="cnn_lstm", pretrained_weights=str(tmp_path / "model.pt"),
+                      cnn=CnnConfig(width=4, hidden=8))
     torch.manual_seed(1)
     model = build_model(cfg, 3)
     got, want = model.state_dict(), source.state_dict()
@@ -44,7 +45,7 @@ def test_torchvision_state_dict_loads_into_r3d(tmp_path):
 def test_rgb_stem_is_inflated_for_frame_difference_channels(tmp_path):
     kinetics = video.r3d_18(weights=None)
     torch.save(kinetics.state_dict(), tmp_path / "w.pt")
-    cfg = ModelConfig(arch="r3d_18", frame_diff=True, pretrained_weights=str(tmp_path / "w.pt"))
+    cfg = ModelConfig(arch="r3d_18", pretrained_weights=str(tmp_path / "w.pt"))
     model = build_model(cfg, 2)
     stem = model.state_dict()["net.stem.0.weight"]
     assert stem.shape[1] == 6
@@ -53,17 +54,20 @@ def test_rgb_stem_is_inflated_for_frame_difference_channels(tmp_path):
 
 def test_another_architecture_is_refused_with_the_key_and_shapes(tmp_path):
     torch.save(video.r3d_18(weights=None).state_dict(), tmp_path / "r3d.pt")
-    cfg = ModelConfig(arch="mc3_18", frame_diff=False, pretrained_weights=str(tmp_path / "r3d.pt"))
+    cfg = ModelConfig(arch="mc3_18", pretrained_weights=str(tmp_path / "r3d.pt"),
+                      video3d=Video3dConfig(diff=0))
     with pytest.raises(PretrainedError, match=r"r3d\.pt: net\.layer\d\..* has shape"):
         build_model(cfg, 3)
-    torch.save(build_model(ModelConfig(arch="cnn_pool", width=4), 3).state_dict(), tmp_path / "pool.pt")
+    pool = build_model(ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=4)), 3)
+    torch.save(pool.state_dict(), tmp_path / "pool.pt")
     with pytest.raises(PretrainedError, match=r"missing .*another architecture"):
         build_model(dataclasses.replace(R3D, pretrained_weights=str(tmp_path / "pool.pt")), 3)
 
 
 def test_width_mismatch_names_the_key(tmp_path):
-    torch.save(build_model(ModelConfig(arch="cnn_pool", width=8), 3).state_dict(), tmp_path / "w8.pt")
-    cfg = ModelConfig(arch="cnn_pool", width=4, pretrained_weights=str(tmp_path / "w8.pt"))
+    wide = build_model(ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=8)), 3)
+    torch.save(wide.state_dict(), tmp_path / "w8.pt")
+    cfg = ModelConfig(arch="cnn_pool", pretrained_weights=str(tmp_path / "w8.pt"), cnn=CnnConfig(width=4))
     with pytest.raises(PretrainedError, match=r"encoder\.blocks\.0\.0\.weight has shape \(8, 6, 3, 3\) "
                                               r"in the file but \(4, 6, 3, 3\)"):
         build_model(cfg, 3)

@@ -63,9 +63,31 @@ def test_a_project_behind_the_installation_is_said_and_upgraded(tmp_path):
     (project / "dvc.yaml").write_text(old)
     (project / "params.yaml").write_text((project / "params.yaml").read_text() + "# mine\n")
     assert is_behind(project)
-    assert upgrade_project(project) and not is_behind(project)
+    assert upgrade_project(project) == ["dvc.yaml (stage commands and code deps)"]
+    assert not is_behind(project)
     assert "--raw" not in (project / "dvc.yaml").read_text().split("extract:")[1].split("deps")[0]
     assert (project / "params.yaml").read_text().endswith("# mine\n")
     assert not is_behind(checkout_root())  # the checkout's dvc.yaml is the template
     with pytest.raises(VidopsError, match="is the template"):
         upgrade_project(checkout_root())
+
+
+def test_upgrade_moves_the_keys_of_an_older_params_file_keeping_their_values(tmp_path):
+    """A project of the release with a flat `model` section: `vidops run` refuses its
+    params.yaml naming each moved key, and `vidops upgrade` moves them (values kept); the
+    file is then this release's layout, and a second upgrade changes nothing."""
+    from vidops.config import ConfigError, load_params
+    from vidops.pipeline.new_project import upgrade_project
+
+    project = init_project(tmp_path / "mine").root
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("  pretrained_weights: \"\"",
+                                                 "  pretrained_weights: \"\"\n  width: 8\n"
+                                                 "  head_c: [0.5]\n  frame_diff: false"))
+    with pytest.raises(ConfigError, match=r"model\.width is now model\.cnn\.width"):
+        load_params(params)
+    assert upgrade_project(project) == ["params.yaml (model.width, model.frame_diff, "
+                                        "model.head_c moved)"]
+    model = load_params(params).model
+    assert (model.cnn.width, model.heads.c, model.cnn.diff, model.video3d.diff) == (8, (0.5,), 0, 0)
+    assert upgrade_project(project) == []

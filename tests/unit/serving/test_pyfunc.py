@@ -9,7 +9,7 @@ import pytest
 import torch
 from mlflow.exceptions import MlflowException
 
-from vidops.config import ExtractConfig, ModelConfig
+from vidops.config import CnnConfig, ExtractConfig, ModelConfig
 from vidops.models.artifact import save_model_dir
 from vidops.models.factory import build_model
 from vidops.serving.pyfunc import VideoClassifier
@@ -20,7 +20,7 @@ CLASSES = ["a", "b", "c"]
 @pytest.fixture
 def model(tmp_path):
     torch.manual_seed(0)
-    cfg = ModelConfig(arch="cnn_lstm", width=4, hidden=8)
+    cfg = ModelConfig(arch="cnn_lstm", cnn=CnnConfig(width=4, hidden=8))
     save_model_dir(tmp_path / "model", build_model(cfg, 3), cfg, ExtractConfig(num_frames=4, size=32),
                    CLASSES, "run-id")
     served = VideoClassifier()

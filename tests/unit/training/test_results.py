@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from support import write_tiny_dataset
-from vidops.config import ExtractConfig, IngestConfig, ModelConfig, TrainConfig, ValidateConfig
+from vidops.config import CnnConfig, ExtractConfig, IngestConfig, ModelConfig, TrainConfig, ValidateConfig
 from vidops.data.clips import class_names, usable_clips
 from vidops.data.raw_store import import_clips
 from vidops.stages.extract import run_extract
@@ -65,7 +65,7 @@ def test_the_shipped_weights_are_the_reported_epochs_on_a_tie(clips, monkeypatch
     train = [c for c in clips if c.split == "train"]
     val = [c for c in clips if c.split == "val"]
     cfg = TrainConfig(epochs=4, batch_size=8, patience=0, lr=0.05)
-    result = fit(ModelConfig(arch="cnn_pool", width=4), cfg,
+    result = fit(ModelConfig(arch="cnn_pool", cnn=CnnConfig(width=4)), cfg,
                  FitData(train, val, class_names(clips)), training_device(cfg), progress=False)
     assert result.kept.epoch == 3 and [s.epoch for s in result.history] == [1, 2, 3, 4]
     shipped = result.model.state_dict()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidops.config import ModelConfig, TrainConfig
+from vidops.config import CnnConfig, ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.training.devices import TrainingDevice
 from vidops.training.selection import SelectionError, group_folds, select_architecture
@@ -41,7 +41,7 @@ def _mlflow(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
-MODEL = ModelConfig(arch="auto", width=4, hidden=8, dropout=0.0)
+MODEL = ModelConfig(arch="auto", cnn=CnnConfig(width=4, hidden=8, dropout=0.0))
 TRAIN = TrainConfig(epochs=8, batch_size=4, lr=0.01, cv_folds=3, patience=0)
 
 
