@@ -181,8 +181,8 @@ class ValidateConfig(Checked):
 @dataclass(frozen=True)
 class HeadsConfig(Checked):
     SECTION: ClassVar[str] = "model.heads"
-    DOC: ClassVar[str] = ("flow_linear, appearance_linear, fusion_linear: a logistic regression "
-                          "per stream on per-clip features")
+    DOC: ClassVar[str] = ("flow_linear, appearance_linear, fusion_linear, motion_linear: a "
+                          "logistic regression per stream on per-clip features")
     c: tuple[float, ...] = num((0.01, 0.03, 0.1, 0.3, 1.0), 1e-6, 1e6,
                                "inverse L2 strengths; the lowest held-out log loss (group CV "
                                "inside train) wins")
@@ -200,10 +200,9 @@ class HeadsConfig(Checked):
 @dataclass(frozen=True)
 class MotionConfig(Checked):
     SECTION: ClassVar[str] = "model.motion"
-    DOC: ClassVar[str] = "motion_linear: motion-energy images, then a logistic regression"
+    DOC: ClassVar[str] = "motion_linear: motion-energy images (its head: model.heads)"
     threshold: float = num(0.06, 1e-6, 0.999, "grey change (0-1) that counts as motion")
     segments: int = num(2, 1, 64, "motion-energy images per time segment")
-    c: float = num(0.1, 1e-6, 1e6, "inverse L2 strength of the logistic regression")
 
 
 @dataclass(frozen=True)
@@ -445,23 +444,30 @@ MOVED: dict[str, tuple[str, ...]] = {
     "model.diff_scale": tuple(f"{s}.diff_scale" for s in _CNN_AND_3D),
     "model.motion_threshold": ("model.motion.threshold",),
     "model.motion_segments": ("model.motion.segments",),
-    "model.motion_c": ("model.motion.c",),
     "model.backbone_frames": ("model.backbone.frames",),
     "model.backbone_lr_scale": ("model.tsn.lr_scale",),
     "model.mirror": ("model.heads.mirror",),
     "model.head_c": ("model.heads.c",),
 }
+# Keys that went away, and why: refused by name; `vidops upgrade` drops them.
+REMOVED = {"model.motion_c": "motion_linear's strength is now chosen from model.heads.c by "
+                             "held-out log loss, like every linear head's"}
 
 
 def move_old_keys(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``raw`` (params.yaml as read) with every key of ``MOVED`` at its new place, and the
-    old names it held. The input is left as it was."""
+    """``raw`` (params.yaml as read) with every key of ``MOVED`` at its new place and those
+    of ``REMOVED`` gone, and the old names it held. The input is left as it was."""
     raw = copy.deepcopy(raw)
     found = []
     model = raw.get("model")
     if isinstance(model, dict) and isinstance(model.get("backbone"), str):
         model["backbone"] = {"name": model["backbone"]}  # was the name, is now a section
         found.append("model.backbone")
+    for old in REMOVED:
+        section, key = old.split(".")
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            del raw[section][key]
+            found.append(old)
     for old, news in MOVED.items():
         section, key = old.split(".")
         block = raw.get(section)
@@ -483,10 +489,14 @@ def move_old_keys(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _moved_message(path: Path, found: list[str]) -> str:
-    where = "; ".join("model.backbone is now a section: model.backbone.name" if old ==
-                      "model.backbone" else f"{old} is now {' and '.join(MOVED[old])}"
-                      for old in found)
-    return f"{path}: {where}. `vidops upgrade` moves them (keeping their values)"
+    def said(old: str) -> str:
+        if old == "model.backbone":
+            return "model.backbone is now a section: model.backbone.name"
+        return f"{old} is gone ({REMOVED[old]})" if old in REMOVED else \
+            f"{old} is now {' and '.join(MOVED[old])}"
+
+    return (f"{path}: {'; '.join(map(said, found))}. `vidops upgrade` moves them (keeping their "
+            "values) and drops what is gone")
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

@@ -246,6 +246,7 @@ model:
   frame_diff: false
   diff_gap: 2
   motion_segments: 3
+  motion_c: 0.5
   backbone: efficientnet_lite1
   backbone_frames: 4
   head_c: [0.1, 1.0]
@@ -266,6 +267,8 @@ def test_keys_of_the_flat_model_section_are_refused_naming_where_each_went(tmp_p
                  "model.hidden is now model.cnn.hidden and model.temporal.hidden",
                  "model.backbone is now a section: model.backbone.name",
                  "model.head_c is now model.heads.c",
+                 "model.motion_c is gone (motion_linear's strength is now chosen from "
+                 "model.heads.c",
                  "register.max_video_bytes is now serve.max_video_bytes", "vidops upgrade"):
         assert said in message
     assert message.startswith(str(path))
@@ -273,7 +276,7 @@ def test_keys_of_the_flat_model_section_are_refused_naming_where_each_went(tmp_p
 
 def test_moving_the_old_keys_keeps_every_value_where_its_family_reads_it():
     moved, found = move_old_keys(yaml.safe_load(OLD_MODEL_SECTION))
-    assert "model.frame_diff" in found and "model.backbone" in found
+    assert {"model.frame_diff", "model.backbone", "model.motion_c"} <= set(found)
     params = build(Params, moved, "moved")
     m = params.model
     assert (m.arch, m.cnn.width, m.cnn.hidden, m.temporal.hidden) == ("cnn_lstm", 8, 32, 32)

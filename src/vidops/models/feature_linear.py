@@ -138,6 +138,10 @@ class FeatureLinear(FeatureStreams):
         """Each stream's ``(R, D)`` rows of one clip -> its ``(F,)`` clip features."""
         return np.concatenate([pool_rows(rows[s], self.segments) for s in self.streams])
 
+    def head_streams(self) -> list[tuple[str, int]]:
+        """Each stream and its columns, for the linear-head fit (training/feature_heads.py)."""
+        return list(zip(self.streams, self.blocks, strict=True))
+
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, F)`` pooled clip features -> ``(B, classes)``."""
         return self.head((features.to(self.mean.device) - self.mean) / self.scale)

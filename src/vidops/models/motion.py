@@ -138,5 +138,13 @@ class MotionLinear(nn.Module):
         per_image = torch.cat([grid, hog(small), hu_moments(flat)], dim=1)
         return per_image.view(b, k * per_image.shape[1])
 
+    def head_streams(self) -> list[tuple[str, int]]:
+        """One stream for the linear-head fit (training/feature_heads.py)."""
+        return [("motion", self.mean.numel())]
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, feature_dim)`` clip features -> ``(B, classes)``."""
+        return self.head((features.float().to(self.mean.device) - self.mean) / self.scale)
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.head((self.features(clips) - self.mean) / self.scale)
+        return self.logits(self.features(clips))

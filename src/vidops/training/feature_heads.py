@@ -1,10 +1,11 @@
-"""Fit a head on per-clip features: the feature families (``flow_linear``,
-``appearance_linear``, ``fusion_linear``, ``fusion_temporal``) and ``motion_linear``.
+"""Fit a head on per-clip features: the linear families (``flow_linear``,
+``appearance_linear``, ``fusion_linear``, ``motion_linear``: one path, a stream each) and
+``fusion_temporal``.
 
-Each clip's per-frame stream rows come from the feature cache (clip_features.py), so no
-clip's features are computed twice across the folds and fits. The head's strength is
+Each clip's features come from the feature cache (clip_features.py), so no clip's
+features are computed twice across the folds and fits. A linear head's strength is
 chosen by group cross-validation inside the training clips (models/linear_head.py),
-then the head is fitted on all of them and scored on val from the same cached rows.
+then the head is fitted on all of them and scored on val from the same cached features.
 
 A linear head has no epoch to pick, so val has nothing left to choose once it has been
 scored: with ``train.refit_on_val`` the head that ships is refitted on train + val (its
@@ -18,12 +19,12 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from vidops.config import ModelConfig, TrainConfig
 from vidops.data.clips import UsableClip
 from vidops.models.feature_linear import FeatureLinear, pool_rows
 from vidops.models.feature_temporal import FeatureTemporal
@@ -32,7 +33,6 @@ from vidops.models.linear_head import (
     HeadSearch,
     StreamHeads,
     block_weights,
-    fit_linear_head,
     fit_stream_heads,
 )
 from vidops.models.motion import MotionLinear
@@ -61,42 +61,63 @@ def mirrored_views(model: FeatureLinear, clips: list[UsableClip],
                   targets, groups) if model.mirrors_rows(s) else None for s in model.streams]
 
 
-def fit_feature_head(model: FeatureLinear, job: HeadJob) -> FitResult:
-    """Fit the heads on train, score val; with ``train.refit_on_val`` (and val not a fold's
-    held-out part) the head that ships is fitted again on train + val."""
+@dataclass(frozen=True)
+class _HeadInputs:
+    """What a linear head is fitted on for some clips: the features, and per stream the
+    training-only rows of their mirrored views (None: none)."""
+
+    x: np.ndarray
+    views: list[Extra | None] | None
+
+
+def _head_inputs(model: FeatureLinear | MotionLinear, job: HeadJob, clips: list[UsableClip],
+                 y: np.ndarray) -> _HeadInputs:
+    """The per-clip features of ``clips`` (from the cache), and their mirrored views where
+    ``model.heads.mirror`` allows them (the flow stream only: ``mirrored_views``)."""
+    if isinstance(model, MotionLinear):
+        return _HeadInputs(motion_features(model, clips, job.device, job.data.feature_cache), None)
+    rows = clip_rows(model, clips, job.data.feature_cache, job.progress)
+    x = np.stack([model.pooled(r) for r in rows])
+    mirror = job.model_cfg.heads.mirror != "off"
+    return _HeadInputs(x, mirrored_views(model, clips, rows, y) if mirror else None)
+
+
+def fit_feature_head(model: FeatureLinear | MotionLinear, job: HeadJob) -> FitResult:
+    """The one "per-clip features, then a linear head" fit of every feature family
+    (flow, appearance and motion are streams of it): a head per stream, its strength chosen
+    from ``model.heads.c`` by held-out log loss inside train; score val; with
+    ``train.refit_on_val`` (and val not a fold's held-out part) the head that ships is
+    fitted again on train + val, its strength chosen again."""
     start = time.perf_counter()
-    model_cfg, cfg, progress, tracker = job.model_cfg, job.cfg, job.progress, job.tracker
-    data = job.data
-    train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
+    cfg, tracker, data, arch = job.cfg, job.tracker, job.data, job.model_cfg.arch
+    train, val, classes = data.train, data.val, data.classes
     refit = cfg.refit_on_val and not data.val_held_out
     index = {name: i for i, name in enumerate(classes)}
-    rows_train = clip_rows(model, train, cache_root, progress)
-    rows_val = clip_rows(model, val, cache_root, progress)
-    x_train = np.stack([model.pooled(r) for r in rows_train])
-    x_val = np.stack([model.pooled(r) for r in rows_val])
     y_train = np.array([index[c.label] for c in train])
-    y_val = torch.tensor([index[c.label] for c in val])
-    heads = _fit_heads(model, model_cfg, cfg, train, rows_train, x_train, y_train, classes)
+    y_val = np.array([index[c.label] for c in val])
+    on_train = _head_inputs(model, job, train, y_train)
+    on_val = _head_inputs(model, job, val, y_val)
+    heads = _fit_heads(model, job, train, on_train, y_train)
     chosen = heads
     model.eval()
     with torch.inference_mode():
-        train_logits = model.logits(torch.from_numpy(x_train)).cpu()
-        val_logits = model.logits(torch.from_numpy(x_val)).cpu()
+        train_logits = model.logits(torch.from_numpy(on_train.x)).cpu()
+        val_logits = model.logits(torch.from_numpy(on_val.x)).cpu()
     train_loss, train_acc, _ = score_logits(train_logits, torch.from_numpy(y_train))
-    val_loss, val_acc, val_f1 = score_logits(val_logits, y_val)
+    val_loss, val_acc, val_f1 = score_logits(val_logits, torch.from_numpy(y_val))
     if refit:
-        x_all = np.concatenate([x_train, x_val])
-        y_all = np.concatenate([y_train, y_val.numpy()])
+        both = _HeadInputs(np.concatenate([on_train.x, on_val.x]), None if on_train.views is None
+                           else [_joined(a, b) for a, b in zip(on_train.views, on_val.views or [],
+                                                               strict=True)])
         # The curve keeps the train-only paths: the val figures drawn beside them are their fit's.
-        chosen = _fit_heads(model, model_cfg, cfg, train + val, rows_train + rows_val, x_all,
-                            y_all, classes)
-        log.info("%s: head refitted on train + val (%d clips, %s)", model_cfg.arch,
-                 len(x_all), chosen.summary())
+        chosen = _fit_heads(model, job, train + val, both, np.concatenate([y_train, y_val]))
+        log.info("%s: head refitted on train + val (%d clips, %s)", arch, len(both.x),
+                 chosen.summary())
     seconds = time.perf_counter() - start
     stats = EpochStats(1, train_loss, train_acc, val_loss, val_acc, val_f1, 0.0, seconds,
                        len(train) / seconds, 0.0)
     log.info("%s on %d clips (%d features, %s): train acc %.3f, val macro F1 %.3f",
-             model_cfg.arch, len(train), x_train.shape[1], heads.summary(), train_acc, val_f1)
+             arch, len(train), on_train.x.shape[1], heads.summary(), train_acc, val_f1)
     if tracker is not None:
         report_epoch(tracker, stats)
         tracker.log_metrics(chosen.metrics())
@@ -104,17 +125,22 @@ def fit_feature_head(model: FeatureLinear, job: HeadJob) -> FitResult:
     return FitResult(model, [stats], stats, strength=heads, val_logits=val_logits)
 
 
-def _fit_heads(model: FeatureLinear, model_cfg: ModelConfig, cfg: TrainConfig,
-               clips: list[UsableClip], rows: list[dict[str, np.ndarray]], x: np.ndarray,
-               y: np.ndarray, classes: list[str]) -> StreamHeads:
-    """The heads on ``clips``, with the streams' mirrored views where ``model.heads.mirror`` says
-    so (``auto``: per stream, where they lower its held-out log loss; models/linear_head.py)."""
-    heads_cfg = model_cfg.heads
-    views = mirrored_views(model, clips, rows, y) if heads_cfg.mirror != "off" else None
-    return fit_stream_heads(model, x, y, [c.group for c in clips],
-                            HeadSearch(len(classes), heads_cfg.c, cfg.seed),
-                            list(zip(model.streams, model.blocks, strict=True)), views,
-                            decide=heads_cfg.mirror == "auto")
+def _joined(a: Extra | None, b: Extra | None) -> Extra | None:
+    if a is None or b is None:
+        return None
+    return Extra(np.concatenate([a.features, b.features]), np.concatenate([a.targets, b.targets]),
+                 np.concatenate([a.groups, b.groups]))
+
+
+def _fit_heads(model: FeatureLinear | MotionLinear, job: HeadJob, clips: list[UsableClip],
+               inputs: _HeadInputs, y: np.ndarray) -> StreamHeads:
+    """The heads on ``clips``, with the streams' mirrored views where ``model.heads.mirror``
+    says so (``auto``: per stream, where they lower its held-out log loss;
+    models/linear_head.py)."""
+    heads_cfg = job.model_cfg.heads
+    return fit_stream_heads(model, inputs.x, y, [c.group for c in clips],
+                            HeadSearch(len(job.data.classes), heads_cfg.c, job.cfg.seed),
+                            model.head_streams(), inputs.views, decide=heads_cfg.mirror == "auto")
 
 
 def fit_temporal_head(model: FeatureTemporal, job: HeadJob) -> FitResult:
@@ -171,32 +197,3 @@ def fit_temporal_head(model: FeatureTemporal, job: HeadJob) -> FitResult:
     log.info("fusion_temporal on %d clips: epoch %d kept, val macro F1 %.3f", len(train),
              kept.epoch, kept.val_f1)
     return FitResult(model.eval(), history, kept)
-
-
-def fit_motion_head(model: MotionLinear, job: HeadJob) -> FitResult:
-    """Fit ``motion_linear``'s head (fixed ``model.motion.c``) on its per-clip features,
-    read from the feature cache like the other feature heads (every fold of ``auto`` and
-    of the recipe cross-validation would otherwise compute them again: 56 of 70 s of a
-    recipe CV on 60 real clips)."""
-    start = time.perf_counter()
-    model_cfg, cfg, device, tracker, data = job.model_cfg, job.cfg, job.device, job.tracker, job.data
-    train, val, classes, cache_root = data.train, data.val, data.classes, data.feature_cache
-    index = {name: i for i, name in enumerate(classes)}
-    x_train = motion_features(model, train, device, cache_root)
-    x_val = motion_features(model, val, device, cache_root)
-    y_train = np.array([index[c.label] for c in train])
-    y_val = torch.tensor([index[c.label] for c in val])
-    fit_linear_head(model, x_train, y_train, len(classes), model_cfg.motion.c, cfg.seed)
-    model.eval()
-    with torch.inference_mode():
-        train_logits, val_logits = (model.head((torch.from_numpy(x).float().to(device) - model.mean)
-                                               / model.scale).cpu() for x in (x_train, x_val))
-    train_loss, train_acc, _ = score_logits(train_logits, torch.from_numpy(y_train))
-    val_loss, val_acc, val_f1 = score_logits(val_logits, y_val)
-    seconds = time.perf_counter() - start
-    stats = EpochStats(1, train_loss, train_acc, val_loss, val_acc, val_f1, 0.0, seconds,
-                       len(train) / seconds, 0.0)
-    log.info("motion_linear on %d clips (%d features): train acc %.3f, val macro F1 %.3f",
-             len(train), x_train.shape[1], train_acc, val_f1)
-    report_epoch(tracker, stats)
-    return FitResult(model, [stats], stats, val_logits=val_logits)

@@ -21,7 +21,7 @@ from vidops.training.checkpoint import Checkpoints
 from vidops.training.devices import TrainingDevice
 from vidops.training.distributed import DistEnv
 from vidops.training.epoch_loop import NeuralLoop
-from vidops.training.feature_heads import fit_feature_head, fit_motion_head, fit_temporal_head
+from vidops.training.feature_heads import fit_feature_head, fit_temporal_head
 from vidops.training.fit_data import FitData, HeadJob
 from vidops.training.results import FitResult
 from vidops.training.tracker import Tracker
@@ -29,7 +29,7 @@ from vidops.training.tracker import Tracker
 # The families that fit a head on per-clip features, each with its fit; every other family
 # trains for epochs in the one neural loop.
 HEAD_FITS: dict[str, Callable[[Any, HeadJob], FitResult]] = {
-    "motion": fit_motion_head,
+    "motion": fit_feature_head,
     "feature_temporal": fit_temporal_head,
     "features": fit_feature_head,
 }

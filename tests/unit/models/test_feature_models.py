@@ -118,6 +118,32 @@ def test_refit_uses_val_too_and_cv_folds_never_do(tmp_path, clips):
     assert not torch.equal(refit_model.head.weight, plain_model.head.weight)
 
 
+def test_motion_is_one_more_stream_of_the_one_linear_head_path(tmp_path, clips):
+    """motion_linear had its own fit (a fixed C, no refit on val): it now goes through the
+    feature heads' path, its strength chosen from model.heads.c by held-out log loss inside
+    train, refitted on train + val, and serves what it was fitted on."""
+    from vidops.training.clip_features import motion_features
+    from vidops.training.fit import HEAD_FITS
+
+    assert HEAD_FITS["motion"] is HEAD_FITS["features"] is fit_feature_head
+    cfg = ModelConfig(arch="motion_linear", heads=HeadsConfig(c=(0.001, 10.0)))
+    data = FitData(clips[:9], clips[9:], ["moving", "still"], tmp_path / "cache")
+    cpu = torch.device("cpu")
+    plain, refit = build_model(cfg, 2), build_model(cfg, 2)
+    result = fit_feature_head(plain, HeadJob(cfg, TrainConfig(refit_on_val=False), data, cpu))
+    (path,) = result.strength.paths
+    assert result.strength.streams == ["motion"] and path.grid == [0.001, 10.0]
+    assert all(len(losses) >= 2 for losses in path.fold_losses)  # chosen by CV, not fixed
+    assert result.kept.train_acc == 1.0 and result.kept.val_f1 == 1.0
+    fit_feature_head(refit, HeadJob(cfg, TrainConfig(refit_on_val=True), data, cpu))
+    assert not torch.equal(refit.head.weight, plain.head.weight)  # val joined the fit
+    frames = torch.from_numpy(np.stack([np.load(c.frames_file) for c in clips]))
+    with torch.inference_mode():
+        cached = plain.logits(torch.from_numpy(motion_features(plain, clips, cpu,
+                                                               tmp_path / "cache")))
+        torch.testing.assert_close(plain(frames), cached, rtol=1e-4, atol=1e-4)
+
+
 def test_the_chosen_c_prefers_strong_regularisation_on_noise_and_weak_on_signal():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 30)
