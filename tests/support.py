@@ -111,7 +111,7 @@ def write_tiny_dataset(out: Path, per_class: int = 6) -> Path:
 TINY_PARAMS = {
     "ingest": {"group_splits": {"tr": "train", "va": "val", "te": "test"}},
     "extract": {"num_frames": 6, "size": 32},
-    "model": {"width": 8, "hidden": 16},
+    "model": {"cnn": {"width": 8, "hidden": 16}},
     "train": {"epochs": 2, "batch_size": 4},
     # recipe cross-validation costs 10 s a run on this data; the e2e test turns it on
     "evaluate": {"recipe_cv": "off"},
