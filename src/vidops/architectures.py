@@ -1,9 +1,12 @@
 """The one table of architectures: every other place (config, factory, fit, auto) reads it.
 
 Adding an architecture of an existing family is one row here; a new family also needs its
-row in ``models/factory.FAMILIES`` (constructor arguments and net) and, when it fits a head
-on per-clip features instead of training for epochs, in ``training/fit.HEAD_FITS``. Standard
-library only, so the config loader can check ``model.arch`` without importing torch.
+params section (``config.ModelConfig``), its row in ``models/factory.FAMILIES`` (constructor
+arguments from that section, and the net), its input scaling in ``FRAME_NORMALISATION``
+below (a net that reads frames) and, when it fits a head on per-clip features instead of
+training for epochs, its row in ``training/fit.HEAD_FITS``. No other place branches on the
+family. Standard library only, so the config loader can check ``model.arch`` without
+importing torch.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["frames2d", "video3d", "motion", "features", "feature_temporal", "tsn"]
+Family = Literal["frames2d", "cnn_lstm", "video3d", "motion", "features", "feature_temporal",
+                 "tsn"]
 
 
 @dataclass(frozen=True)
@@ -49,22 +53,24 @@ class Architecture:
 
     def normalisation(self) -> dict:
         """What ``model.json`` records about the input scaling this architecture uses."""
-        if self.family == "frames2d":
-            return IMAGENET.as_dict()
-        if self.family == "video3d":
-            return KINETICS.as_dict()
-        if self.family == "tsn":
-            return EFFICIENTNET_LITE.as_dict()
-        per_stream = {"motion": {"name": "bt601-grey", "scale": 1 / 255},
-                      "flow": {"name": "bt601-grey", "scale": 1 / 255},
-                      "appearance": EFFICIENTNET_LITE.as_dict()}
+        if self.family in FRAME_NORMALISATION:
+            return FRAME_NORMALISATION[self.family].as_dict()
         if self.family == "motion":
-            return per_stream["motion"]
-        return {"streams": {s: per_stream[s] for s in self.streams}}
+            return STREAM_NORMALISATION["motion"]
+        return {"streams": {s: STREAM_NORMALISATION[s] for s in self.streams}}
+
+
+# The nets that read frames normalise them like the weights they start from; the feature
+# streams each read theirs (grey levels for motion and flow, the backbone's for appearance).
+FRAME_NORMALISATION = {"frames2d": IMAGENET, "cnn_lstm": IMAGENET, "video3d": KINETICS,
+                       "tsn": EFFICIENTNET_LITE}
+STREAM_NORMALISATION = {"motion": {"name": "bt601-grey", "scale": 1 / 255},
+                        "flow": {"name": "bt601-grey", "scale": 1 / 255},
+                        "appearance": EFFICIENTNET_LITE.as_dict()}
 
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
-    Architecture("cnn_lstm", "frames2d"),
+    Architecture("cnn_lstm", "cnn_lstm"),
     Architecture("cnn_pool", "frames2d"),
     Architecture("motion_linear", "motion", has_weights=False, uses_views=False),
     Architecture("r3d_18", "video3d"),

@@ -75,18 +75,14 @@ NET_ARGS: dict[str, tuple[str, ...]] = {kind: tuple(family.args(ModelConfig()))
                                         for kind, family in FAMILIES.items()}
 
 
-def net_kind(arch: str) -> str:
-    return "cnn_lstm" if arch == "cnn_lstm" else ARCHITECTURES[arch].family
-
-
 def net_args(cfg: ModelConfig) -> dict[str, Any]:
     """What ``cfg.arch``'s constructor takes, from its family's params section."""
-    return FAMILIES[net_kind(cfg.arch)].args(cfg)
+    return FAMILIES[ARCHITECTURES[cfg.arch].family].args(cfg)
 
 
 def build_net(arch: str, num_classes: int, args: dict[str, Any]) -> nn.Module:
     """The untrained net of ``arch`` from its constructor arguments (``net_args``)."""
-    return FAMILIES[net_kind(arch)].make(ARCHITECTURES[arch], num_classes, args)
+    return FAMILIES[ARCHITECTURES[arch].family].make(ARCHITECTURES[arch], num_classes, args)
 
 
 def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -> nn.Module:
@@ -107,6 +103,6 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
     if embedder is not None:
         load_backbone(embedder.net, weights_file(cfg.backbone.name, cfg.pretrained_weights),
                       embedder.variant)
-    elif cfg.pretrained_weights and ARCHITECTURES[cfg.arch].family in ("frames2d", "video3d"):
+    elif cfg.pretrained_weights and ARCHITECTURES[cfg.arch].has_weights:  # a net of its own
         load_pretrained(model, Path(cfg.pretrained_weights))
     return model

@@ -23,7 +23,7 @@ from vidops.architectures import ARCHITECTURES
 from vidops.config import ExtractConfig, ModelConfig
 from vidops.errors import DataError
 from vidops.fileio import atomic_write_json
-from vidops.models.factory import NET_ARGS, net_args, net_kind
+from vidops.models.factory import NET_ARGS, net_args
 
 FORMAT = 1
 
@@ -125,7 +125,7 @@ def _format0(data: dict[str, Any]) -> InferencePreset:
     arch = str(model["arch"])
     if arch not in ARCHITECTURES:
         raise ValueError(f"model family {arch!r} is not one this vidops knows")
-    net = {key: every[key] for key in NET_ARGS[net_kind(arch)]}
+    net = {key: every[key] for key in NET_ARGS[ARCHITECTURES[arch].family]}
     return InferencePreset(arch, list(data["classes"]),
                            FramePreset.read({**_FORMAT0_FRAMES, **data["frames"]}),
                            net, dict(data.get("normalisation", {})), 0)
