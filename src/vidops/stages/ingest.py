@@ -63,8 +63,11 @@ def run_ingest(cfg: IngestConfig, raw_dir: Path, manifest_path: Path,
         reason = _not_a_clip(rel, path, cfg)
         if reason:
             if rel.as_posix() != RAW_LABELS:
-                skipped.append(f"{path}: {reason}")
-                log.warning("skipped %s: %s", path, reason)
+                # A name that is not UTF-8 is shown with its odd bytes escaped (caf\xe9.mp4):
+                # as decoded, it holds surrogates that no UTF-8 file, log or report can take.
+                shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                skipped.append(f"{shown}: {reason}")
+                log.warning("skipped %s: %s", shown, reason)
             continue
         label = check_label(rel.parts[0], f"{raw_dir / rel.parts[0]}")
         digest = sha256_file(path)
