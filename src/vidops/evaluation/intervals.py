@@ -139,7 +139,9 @@ def intervals(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str],
     if hits in (0, len(t)) and len(t):
         # Every resample of all-right (or all-wrong) answers is the same: the bootstrap
         # cannot see an error rate it never observed and would claim a zero-width interval.
-        out["accuracy_ci"] = wilson(hits, len(units.members) if units.kind == "group" else len(t))
+        # Counted in the resampled units: all of them right (or none), never clips over groups.
+        n = len(units.members) if units.kind == "group" else len(t)
+        out["accuracy_ci"] = wilson(n if hits else 0, n)
         low, high = _interval(_posterior_macro_f1(t, p, len(classes), np.random.default_rng(SEED)))
         # As for Jeffreys' interval at the boundary: the observed end stays in the interval.
         out["macro_f1_ci"] = [low, 1.0] if hits else [0.0, high]
@@ -157,6 +159,8 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> list[float]:
     """Wilson score interval of a proportion (95% by default); sensible at 0 and n."""
     if n <= 0:
         return [0.0, 1.0]
+    if not 0 <= successes <= n:
+        raise ValueError(f"wilson: {successes} successes of {n} is not a proportion")
     phat = successes / n
     centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)

@@ -79,6 +79,20 @@ def test_all_right_answers_still_get_an_interval_of_nonzero_width():
     assert wilson(0, 9)[0] == 0.0 and wilson(9, 9) == out["accuracy_ci"]
 
 
+def test_all_right_answers_in_groups_count_the_groups_not_the_clips():
+    """With several clips per group the all-right interval was Wilson's of 30 clips over 10
+    groups: a proportion of 3, a NaN half-width, and [0, 1] where [0.72, 1] is right."""
+    from vidops.evaluation.intervals import intervals, wilson
+
+    truth = ["a", "b", "c"] * 10
+    groups = [f"g{i // 3}" for i in range(30)]
+    out = intervals(truth, truth, ["a", "b", "c"], groups)
+    assert out["bootstrap"]["unit"] == "group" and out["accuracy_ci"] == wilson(10, 10)
+    assert 0.65 < out["accuracy_ci"][0] < 0.75
+    with pytest.raises(ValueError, match="9 successes of 3"):
+        wilson(9, 3)
+
+
 def test_a_class_whose_clips_one_resample_misses_keeps_its_score_in_that_resample():
     """#31's 10-class project read 0.860 [0.86, 1.00]: the one class it always missed had
     all its clips in one group, and every resample that left that group out averaged over
