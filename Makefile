@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/vidops demo
 
 # Two workers, a test file each at a time (its module fixtures are made once): most of the
-# long tests wait on servers and subprocesses, so two overlap well on 2 cores (938 -> 622 s).
+# long tests wait on servers and subprocesses, so two overlap well on 2 cores (938 -> 622-708 s).
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
