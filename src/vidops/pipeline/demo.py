@@ -13,8 +13,9 @@ from vidops.pipeline.run_summary import summary_lines
 
 
 def run_demo(project: Path, source: Path, per_class: int) -> None:
-    """Make ``project`` with `vidops init` unless it is one already, write the demo clips to
-    ``source`` unless they are there, and run the flow in ``project`` importing them."""
+    """Make ``project`` with `vidops init` unless it is one already (then `vidops upgrade`
+    it), write the demo clips to ``source`` unless they are there, and run the flow in
+    ``project`` importing them."""
     project, source = project.resolve(), source.resolve()
     if not (project / "dvc.yaml").is_file():
         from vidops.pipeline.new_project import init_project
@@ -23,6 +24,14 @@ def run_demo(project: Path, source: Path, per_class: int) -> None:
         typer.echo(f"demo project made in {project} (vidops init)")
     elif not (project / "params.yaml").is_file():
         raise VidopsError(f"{project}: has dvc.yaml but no params.yaml; not a vidops project")
+    else:
+        # The demo's project is vidops's own: after an update of vidops (moved params, new
+        # stage commands) `make demo` brings it along instead of stopping on its old files.
+        from vidops.pipeline.new_project import upgrade_project
+
+        changed = upgrade_project(project)
+        if changed:
+            typer.echo(f"demo project brought to this vidops: {'; '.join(changed)}")
     if not source.is_dir():
         from vidops.data.synthetic import SynthSpec, write_dataset
 

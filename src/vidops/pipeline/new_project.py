@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidops import params_file
+from vidops.config import REMOVED
 from vidops.errors import VidopsError
 from vidops.fileio import atomic_write_text
 
@@ -134,9 +135,13 @@ def upgrade_project(project: Path) -> list[str]:
     if not (project / "dvc.yaml").is_file() or not (project / "params.yaml").is_file():
         raise VidopsError(f"{project}: no dvc.yaml and params.yaml here; not a vidops project")
     changed = []
-    moved = params_file.upgrade(project / "params.yaml")
-    if moved:
-        changed.append(f"params.yaml ({', '.join(moved)} moved)")
+    found = params_file.upgrade(project / "params.yaml")
+    moved = [key for key in found if key not in REMOVED]
+    dropped = [key for key in found if key in REMOVED]
+    if found:
+        said = ([f"{', '.join(moved)} moved"] if moved else []) + (
+            [f"{', '.join(dropped)} dropped (gone from this vidops)"] if dropped else [])
+        changed.append(f"params.yaml ({'; '.join(said)})")
     expected = expected_dvc_yaml()
     if (project / "dvc.yaml").read_text() != expected:
         atomic_write_text(project / "dvc.yaml", expected)

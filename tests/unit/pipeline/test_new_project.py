@@ -83,11 +83,13 @@ def test_upgrade_moves_the_keys_of_an_older_params_file_keeping_their_values(tmp
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("  pretrained_weights: \"\"",
                                                  "  pretrained_weights: \"\"\n  width: 8\n"
-                                                 "  head_c: [0.5]\n  frame_diff: false"))
+                                                 "  head_c: [0.5]\n  frame_diff: false\n"
+                                                 "  motion_c: 0.3"))
     with pytest.raises(ConfigError, match=r"model\.width is now model\.cnn\.width"):
         load_params(params)
     assert upgrade_project(project) == ["params.yaml (model.width, model.frame_diff, "
-                                        "model.head_c moved)"]
+                                        "model.head_c moved; model.motion_c dropped (gone from "
+                                        "this vidops))"]
     model = load_params(params).model
     assert (model.cnn.width, model.heads.c, model.cnn.diff, model.video3d.diff) == (8, (0.5,), 0, 0)
     assert upgrade_project(project) == []

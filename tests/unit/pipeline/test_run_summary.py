@@ -57,6 +57,26 @@ def test_vidops_run_and_the_demo_end_with_the_same_summary(project, monkeypatch)
     assert not run.output.lstrip().startswith("{")  # not the flow's JSON
 
 
+def test_the_demo_brings_its_project_of_an_older_vidops_along(tmp_path, monkeypatch):
+    """`make demo` after an update of vidops stopped on the demo project's old params.yaml
+    (the flat `model` section): the demo project is vidops's own, so it is upgraded."""
+    from vidops.config import load_params
+    from vidops.pipeline import demo
+    from vidops.pipeline.new_project import init_project
+
+    monkeypatch.setattr(prefect_flow, "video_pipeline", lambda **kw: FLOW_RESULT)
+    project = init_project(tmp_path / "demo").root
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("  pretrained_weights: \"\"",
+                                                 "  pretrained_weights: \"\"\n  head_c: [0.5]"))
+    (tmp_path / "demo_data").mkdir()
+    shown: list[str] = []
+    monkeypatch.setattr(demo.typer, "echo", shown.append)
+    demo.run_demo(project, tmp_path / "demo_data", 1)
+    assert "demo project brought to this vidops: params.yaml (model.head_c moved)" in shown
+    assert load_params(params).model.heads.c == (0.5,)
+
+
 def test_dvc_repro_ends_with_the_same_summary_from_the_register_stage(project, monkeypatch):
     """The register stage prints it at the end of `dvc repro`; inside a flow it does not (the
     flow prints it once, with the stages before it)."""
