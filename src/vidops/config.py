@@ -502,6 +502,16 @@ def _moved_message(path: Path, found: list[str]) -> str:
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read params.yaml into typed sections; a missing section takes its defaults."""
     path = Path(path)
+    raw = read_raw(path)
+    found = move_old_keys(raw)[1]
+    if found:
+        raise ConfigError(_moved_message(path, found))
+    return build_params(raw, path)
+
+
+def read_raw(path: Path) -> dict[str, Any]:
+    """params.yaml as YAML reads it, refused unless it is a mapping of sections with no key
+    written twice."""
     try:
         text = path.read_text(encoding="utf-8")
         _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
@@ -512,9 +522,11 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    found = move_old_keys(raw)[1]
-    if found:
-        raise ConfigError(_moved_message(path, found))
+    return raw
+
+
+def build_params(raw: dict[str, Any], path: Path) -> Params:
+    """Typed sections from ``raw``; an error names ``path``."""
     try:
         return build(Params, raw, where=str(path))
     except ConfigError as err:  # a range check inside a section: say which file it is in

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from vidops.config import ConfigError, Params, build, doc_of, move_old_keys
+from vidops.config import Params, build_params, doc_of, move_old_keys, read_raw
 from vidops.fileio import atomic_write_text
 
 HEADER = """\
@@ -82,12 +82,9 @@ def upgrade(path: Path) -> list[str]:
     (``config.MOVED``), values kept, and write the file again from the code; the old names
     moved (none: the file is left as it is). The values are checked before anything is
     written."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    moved, found = move_old_keys(raw)
+    moved, found = move_old_keys(read_raw(path))
     if found:
-        atomic_write_text(path, render(build(Params, moved, str(path))))
+        atomic_write_text(path, render(build_params(moved, path)))
     return found
 
 

@@ -71,14 +71,15 @@ class _HeadInputs:
 
 
 def _head_inputs(model: FeatureLinear | MotionLinear, job: HeadJob, clips: list[UsableClip],
-                 y: np.ndarray) -> _HeadInputs:
-    """The per-clip features of ``clips`` (from the cache), and their mirrored views where
-    ``model.heads.mirror`` allows them (the flow stream only: ``mirrored_views``)."""
+                 y: np.ndarray, fitted: bool) -> _HeadInputs:
+    """The per-clip features of ``clips`` (from the cache), and, when a head will be
+    ``fitted`` on them, their mirrored views where ``model.heads.mirror`` allows them (the
+    flow stream only: ``mirrored_views``)."""
     if isinstance(model, MotionLinear):
         return _HeadInputs(motion_features(model, clips, job.device, job.data.feature_cache), None)
     rows = clip_rows(model, clips, job.data.feature_cache, job.progress)
     x = np.stack([model.pooled(r) for r in rows])
-    mirror = job.model_cfg.heads.mirror != "off"
+    mirror = fitted and job.model_cfg.heads.mirror != "off"
     return _HeadInputs(x, mirrored_views(model, clips, rows, y) if mirror else None)
 
 
@@ -95,8 +96,8 @@ def fit_feature_head(model: FeatureLinear | MotionLinear, job: HeadJob) -> FitRe
     index = {name: i for i, name in enumerate(classes)}
     y_train = np.array([index[c.label] for c in train])
     y_val = np.array([index[c.label] for c in val])
-    on_train = _head_inputs(model, job, train, y_train)
-    on_val = _head_inputs(model, job, val, y_val)
+    on_train = _head_inputs(model, job, train, y_train, fitted=True)
+    on_val = _head_inputs(model, job, val, y_val, fitted=refit)  # scored only, unless refit
     heads = _fit_heads(model, job, train, on_train, y_train)
     chosen = heads
     model.eval()
